@@ -1,0 +1,26 @@
+// The table of entry points one instruction-set build of the kernels exports.
+#pragma once
+
+#include <pyoptim/rules.hpp>
+
+namespace pyoptim {
+
+enum class RuleId : int {
+#define PYOPTIM_RULE_ID(Rule) Rule,
+  PYOPTIM_FOR_EACH_RULE(PYOPTIM_RULE_ID)
+#undef PYOPTIM_RULE_ID
+      count
+};
+constexpr int kRuleCount = int(RuleId::count);
+
+template <class T>
+using StepFn = void (*)(const double* options, std::int64_t step, const TensorRef<T>* tensors,
+                        std::size_t count, int threads);
+
+struct KernelTable {
+  const char* isa;
+  StepFn<float> step_f32[kRuleCount];
+  StepFn<double> step_f64[kRuleCount];
+};
+
+}  // namespace pyoptim

@@ -1,0 +1,85 @@
+// Applies one update rule to a list of tensors in a single call, splitting the
+// work among OpenMP threads. Plain C++17, no Python.
+#pragma once
+
+#include <algorithm>
+
+#include "common.hpp"
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+namespace pyoptim {
+
+// The most state arrays any rule keeps per parameter.
+constexpr int kMaxState = 4;
+
+// One parameter: its values, its gradient and the rule's state arrays (all of
+// `size` elements, contiguous; unused state slots are null). Plain data, shared
+// by every instruction-set build.
+template <class T>
+struct TensorRef {
+  T* param;
+  const T* grad;
+  T* state[kMaxState];
+  std::size_t size;
+};
+
+}  // namespace pyoptim
+
+PYOPTIM_BEGIN_NAMESPACE
+
+// Below this many elements per thread, a thread team costs more than it saves.
+constexpr std::size_t kMinElementsPerThread = std::size_t(1) << 15;
+
+// Work is split on cache-line boundaries so threads never share a line.
+template <class T>
+constexpr std::size_t kSplitGranule = 64 / sizeof(T);
+
+// Updates elements [begin, end) of the tensors seen as one concatenated range.
+template <class Rule, class T>
+void update_range(const typename Rule::template Step<T>& step, const TensorRef<T>* tensors,
+                  std::size_t count, std::size_t begin, std::size_t end) {
+  std::size_t offset = 0;  // start of tensor t in the concatenated range
+  for (std::size_t t = 0; t < count && offset < end; offset += tensors[t].size, ++t) {
+    const TensorRef<T>& x = tensors[t];
+    const std::size_t lo = std::max(begin, offset), hi = std::min(end, offset + x.size);
+    if (lo >= hi) continue;
+    const std::size_t at = lo - offset;
+    T* state[kMaxState];
+    for (int k = 0; k < kMaxState; ++k) state[k] = x.state[k] ? x.state[k] + at : nullptr;
+    Rule::update(step, hi - lo, x.param + at, x.grad + at, state);
+  }
+}
+
+// One optimizer step of `Rule` over `count` tensors. `options` holds
+// Rule::n_options values in Rule::Option order; `step` counts from 1.
+// Each element's update depends on that element alone, so the result is
+// bit-identical for every thread count.
+template <class Rule, class T>
+void step_tensors(const double* options, std::int64_t step, const TensorRef<T>* tensors,
+                  std::size_t count, int threads) {
+  const typename Rule::template Step<T> scalars(options, step);
+  std::size_t total = 0;
+  for (std::size_t t = 0; t < count; ++t) total += tensors[t].size;
+
+  const std::size_t useful = total / kMinElementsPerThread;
+  const int team = int(std::max<std::size_t>(1, std::min<std::size_t>(std::size_t(threads), useful)));
+#ifdef _OPENMP
+  if (team > 1) {
+#pragma omp parallel num_threads(team)
+    {
+      const std::size_t n = std::size_t(omp_get_num_threads()), id = std::size_t(omp_get_thread_num());
+      const std::size_t granules = (total + kSplitGranule<T> - 1) / kSplitGranule<T>;
+      const std::size_t begin = std::min(total, granules * id / n * kSplitGranule<T>);
+      const std::size_t end = std::min(total, granules * (id + 1) / n * kSplitGranule<T>);
+      update_range<Rule, T>(scalars, tensors, count, begin, end);
+    }
+    return;
+  }
+#endif
+  update_range<Rule, T>(scalars, tensors, count, 0, total);
+}
+
+PYOPTIM_END_NAMESPACE

@@ -1,0 +1,75 @@
+// Stochastic gradient descent with momentum, dampening, Nesterov momentum,
+// weight decay and maximize: torch.optim.SGD's update, element by element.
+#pragma once
+
+#include "../common.hpp"
+
+PYOPTIM_BEGIN_NAMESPACE
+
+struct SGD {
+  static constexpr const char* name = "sgd";
+
+  enum Option : int {
+    lr,
+    momentum,
+    dampening,
+    weight_decay,
+    nesterov,
+    maximize,
+    // 1 when the momentum buffer holds no history yet (torch creates it from
+    // the first gradient instead of decaying zeros).
+    momentum_buffer_is_new,
+    n_options
+  };
+  static constexpr const char* option_names[n_options] = {
+      "lr", "momentum", "dampening", "weight_decay", "nesterov", "maximize",
+      "momentum_buffer_is_new"};
+
+  enum State : int { momentum_buffer, n_state };
+  static constexpr const char* state_names[n_state] = {"momentum_buffer"};
+
+  static bool uses_state(const double* options, int /*state*/) {
+    return options[momentum] != 0.0;
+  }
+
+  // Per-step scalars: formed once per step in double, rounded once to T.
+  template <class T>
+  struct Step {
+    T neg_lr, momentum, one_minus_dampening, weight_decay, grad_sign;
+    bool use_momentum, nesterov, decay, buffer_is_new;
+
+    Step(const double* o, std::int64_t /*step*/)
+        : neg_lr(T(-o[SGD::lr])),
+          momentum(T(o[SGD::momentum])),
+          one_minus_dampening(T(1.0 - o[SGD::dampening])),
+          weight_decay(T(o[SGD::weight_decay])),
+          grad_sign(o[SGD::maximize] != 0.0 ? T(-1) : T(1)),
+          use_momentum(o[SGD::momentum] != 0.0),
+          nesterov(o[SGD::nesterov] != 0.0),
+          decay(o[SGD::weight_decay] != 0.0),
+          buffer_is_new(o[SGD::momentum_buffer_is_new] != 0.0) {}
+  };
+
+  template <class T>
+  static void update(const Step<T>& s, std::size_t n, T* PYOPTIM_RESTRICT param,
+                     const T* PYOPTIM_RESTRICT grad, T* const* state) {
+    T* PYOPTIM_RESTRICT buf = state[momentum_buffer];
+    with_flags(
+        [&](auto decay, auto use_momentum, auto nesterov) {
+          PYOPTIM_SIMD
+          for (std::size_t i = 0; i < n; ++i) {
+            T d = grad[i] * s.grad_sign;
+            if constexpr (decay) d = d + s.weight_decay * param[i];
+            if constexpr (use_momentum) {
+              const T b = s.buffer_is_new ? d : buf[i] * s.momentum + s.one_minus_dampening * d;
+              buf[i] = b;
+              d = nesterov ? d + s.momentum * b : b;
+            }
+            param[i] = param[i] + s.neg_lr * d;
+          }
+        },
+        s.decay, s.use_momentum, s.nesterov && s.use_momentum);
+  }
+};
+
+PYOPTIM_END_NAMESPACE

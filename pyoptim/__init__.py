@@ -1,0 +1,73 @@
+"""pyoptim: fast CPU optimizer kernels for NumPy.
+
+Optimizers (``SGD``, ``Adam``, ``AdamW``, ...) update NumPy arrays in place
+with vectorised, multi-threaded C++ kernels whose instruction set (portable,
+AVX2+FMA, AVX-512) is chosen once, at import. Set ``PYOPTIM_SIMD`` to
+``generic``, ``avx2`` or ``avx512`` before import to cap it, and
+``PYOPTIM_NUM_THREADS`` to set the default thread count.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+
+from . import _core
+
+__version__ = "0.1.0"
+
+
+def _select_from_environment() -> None:
+    limit = os.environ.get("PYOPTIM_SIMD", "").strip().lower()
+    try:
+        _core.select_simd(limit)
+    except ValueError as e:
+        warnings.warn(f"PYOPTIM_SIMD ignored: {e}", RuntimeWarning, stacklevel=3)
+        _core.select_simd("")
+    threads = os.environ.get("PYOPTIM_NUM_THREADS", "").strip()
+    if threads:
+        try:
+            _core.set_num_threads(int(threads))
+        except ValueError:
+            warnings.warn(f"PYOPTIM_NUM_THREADS ignored: expected an integer >= 1, got {threads!r}",
+                          RuntimeWarning, stacklevel=3)
+
+
+_select_from_environment()
+
+
+def simd_info() -> dict:
+    """Which kernel build runs (``active``), which this binary holds (``compiled``)
+    and which this CPU can run (``supported``), plus ``openmp`` and ``threads``."""
+    info = _core.simd_info()
+    info["threads"] = _core.get_num_threads()
+    info["requested"] = os.environ.get("PYOPTIM_SIMD", "") or None
+    return info
+
+
+def set_num_threads(threads: int) -> None:
+    """Threads the kernels may use (OpenMP); small updates always run on one."""
+    if isinstance(threads, bool) or not isinstance(threads, int):
+        raise TypeError(f"threads: expected an int >= 1, got {type(threads).__name__}")
+    _core.set_num_threads(threads)
+
+
+def get_num_threads() -> int:
+    return _core.get_num_threads()
+
+
+def get_include() -> str:
+    """Directory of the C++ kernel headers (``#include <pyoptim/rules.hpp>``)."""
+    installed = Path(__file__).parent / "include"
+    if installed.is_dir():
+        return str(installed)
+    return str(Path(__file__).resolve().parent.parent / "csrc" / "include")  # editable install
+
+
+from . import kernels, lr_scheduler, reference  # noqa: E402
+from .flat import FlatParameters  # noqa: E402
+from .optim import SGD, Adam, AdamW, Optimizer  # noqa: E402
+
+__all__ = ["SGD", "Adam", "AdamW", "Optimizer", "FlatParameters", "kernels", "lr_scheduler", "reference",
+           "simd_info", "set_num_threads", "get_num_threads", "get_include"]

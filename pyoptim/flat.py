@@ -1,0 +1,86 @@
+"""One contiguous buffer for all of a model's parameters, one for its gradients."""
+
+from __future__ import annotations
+
+from typing import Iterator, Mapping
+
+import numpy as np
+
+# Each tensor starts on a 64-byte boundary, so that its view is as aligned as
+# a separate allocation would be.
+_ALIGN_BYTES = 64
+
+
+class FlatParameters:
+    """Named parameter and gradient arrays that are views into two flat buffers.
+
+    Registering ``flat.parameters()`` with an optimizer makes every update of
+    the whole model a single kernel pass over ``flat.params``::
+
+        flat = FlatParameters({"w": (784, 128), "b": (128,)}, dtype=np.float32)
+        w, dw = flat["w"], flat.grad("w")   # views; write into them freely
+        opt = pyoptim.Adam(flat.parameters(), lr=1e-3)
+
+    Padding between tensors (for alignment) is zero in both buffers and stays
+    zero under every rule whose update of a zero parameter with a zero gradient
+    is zero.
+    """
+
+    def __init__(self, shapes: Mapping[str, tuple], dtype=np.float32):
+        if not isinstance(shapes, Mapping) or not shapes:
+            raise TypeError("shapes: expected a non-empty mapping of name -> shape")
+        self.dtype = np.dtype(dtype)
+        if self.dtype not in (np.float32, np.float64):
+            raise TypeError(f"dtype: expected float32 or float64, got {self.dtype}")
+        align = _ALIGN_BYTES // self.dtype.itemsize
+        layout, offset = {}, 0
+        for name, shape in shapes.items():
+            if not isinstance(name, str):
+                raise TypeError(f"shapes: names must be str, got {name!r}")
+            shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
+            if any(not isinstance(d, (int, np.integer)) or d < 0 for d in shape):
+                raise ValueError(f"shapes[{name!r}]: expected a tuple of non-negative ints, got {shape!r}")
+            size = int(np.prod(shape, dtype=np.int64))
+            layout[name] = (offset, shape, size)
+            offset += -(-size // align) * align
+        self.params = _aligned_zeros(offset, self.dtype)
+        self.grads = _aligned_zeros(offset, self.dtype)
+        self._params, self._grads = {}, {}
+        for name, (start, shape, size) in layout.items():
+            self._params[name] = self.params[start:start + size].reshape(shape)
+            self._grads[name] = self.grads[start:start + size].reshape(shape)
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        """The parameter array `name` (a view into ``params``)."""
+        return self._params[name]
+
+    def grad(self, name: str) -> np.ndarray:
+        """The gradient array of `name` (a view into ``grads``)."""
+        return self._grads[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._params)
+
+    def __len__(self) -> int:
+        return len(self._params)
+
+    def items(self):
+        """(name, param view, grad view) for every tensor."""
+        return [(n, self._params[n], self._grads[n]) for n in self._params]
+
+    def parameters(self) -> list:
+        """``[(params, grads)]``: the whole model as one pair, for an optimizer."""
+        return [(self.params, self.grads)]
+
+    def zero_grad(self) -> None:
+        self.grads.fill(0)
+
+    def __repr__(self) -> str:
+        shapes = ", ".join(f"{n}: {self._params[n].shape}" for n in self._params)
+        return f"FlatParameters({{{shapes}}}, dtype={self.dtype}, size={self.params.size})"
+
+
+def _aligned_zeros(size: int, dtype: np.dtype) -> np.ndarray:
+    raw = np.zeros(size * dtype.itemsize + _ALIGN_BYTES, dtype=np.uint8)
+    start = -raw.ctypes.data % _ALIGN_BYTES
+    return raw[start:start + size * dtype.itemsize].view(dtype)

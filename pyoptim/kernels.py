@@ -1,0 +1,77 @@
+"""The update kernels as plain functions, for embedding in other tools.
+
+One function per optimizer class, named after it: ``sgd_step``, ``adam_step``,
+``adamw_step``, ... Each updates ``param`` and the state arrays in place from
+``grad``, with the class's hyperparameters and defaults as keyword arguments,
+and ``step`` (counting from 1) for the rules that need it::
+
+    pyoptim.kernels.adam_step(param, grad, exp_avg, exp_avg_sq, step=t, lr=1e-3)
+
+State arrays come after ``grad`` in the order of ``state_names(rule)`` and
+may be passed by name; an unused one may be omitted. A rule that treats its
+first step specially (SGD's momentum buffer) does so when ``step == 1``.
+Every argument is checked as the optimizer classes check it.
+"""
+
+from __future__ import annotations
+
+import inspect
+import numbers
+
+from . import _core
+from .optim import Optimizer
+
+
+def _functional(cls):
+    rule = cls.rule
+    state_names = _core.RULES[rule]["state"]
+    option_names = _core.RULES[rule]["options"]
+    defaults = cls.default_hyper()
+    name = f"{cls.__name__.lower()}_step"
+
+    def step_fn(param, grad, *states, step, **kwargs):
+        if len(states) > len(state_names):
+            raise TypeError(f"{name}: takes {len(state_names)} state arrays {state_names}, "
+                            f"got {len(states)}")
+        arrays = dict(zip(state_names, states))
+        for key in list(kwargs):
+            if key in state_names:
+                if key in arrays:
+                    raise TypeError(f"{name}: got {key!r} both by position and by name")
+                arrays[key] = kwargs.pop(key)
+        unknown = set(kwargs) - set(defaults)
+        if unknown:
+            raise TypeError(f"{name}: unknown arguments {sorted(unknown)}; "
+                            f"expected state arrays {list(state_names)} and {sorted(defaults)}")
+        if isinstance(step, bool) or not isinstance(step, numbers.Integral) or step < 1:
+            raise ValueError(f"step: expected an integer >= 1, got {step!r}")
+        group = {**defaults, **kwargs}
+        cls.check_hyper(group)
+        options = cls.kernel_options(group, set(state_names) if step == 1 else set())
+        plan = _core.StepPlan(rule, [(param, grad) + tuple(arrays.get(n) for n in state_names)])
+        plan.step(tuple(float(options[n]) for n in option_names), int(step))
+
+    params = [inspect.Parameter("param", inspect.Parameter.POSITIONAL_OR_KEYWORD),
+              inspect.Parameter("grad", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
+    params += [inspect.Parameter(s, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None)
+               for s in state_names]
+    params.append(inspect.Parameter("step", inspect.Parameter.KEYWORD_ONLY))
+    params += [inspect.Parameter(k, inspect.Parameter.KEYWORD_ONLY, default=v) for k, v in defaults.items()]
+    step_fn.__signature__ = inspect.Signature(params)
+    step_fn.__name__ = step_fn.__qualname__ = name
+    step_fn.__doc__ = (f"One in-place {cls.__name__} step of `param` (see pyoptim.{cls.__name__}).\n\n"
+                       f"State arrays: {', '.join(state_names)}.")
+    return step_fn
+
+
+def state_names(rule: str) -> tuple:
+    """The state arrays a kernel rule keeps per parameter, in order."""
+    return _core.RULES[rule]["state"]
+
+
+__all__ = ["state_names"]
+for _cls in Optimizer.registry.values():
+    _fn = _functional(_cls)
+    globals()[_fn.__name__] = _fn
+    __all__.append(_fn.__name__)
+del _cls, _fn

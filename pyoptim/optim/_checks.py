@@ -1,0 +1,44 @@
+"""Argument checks shared by the optimizers: each raises TypeError or ValueError
+naming the argument and what was expected."""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+
+def real(name: str, value, *, min=None, min_open=False, max=None, max_open=False) -> float:
+    """`value` as a float, checked to lie in the interval given by min/max."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name}: expected a real number, got {type(value).__name__} {value!r}")
+    x = float(value)
+    low_ok = min is None or (x > min if min_open else x >= min)
+    high_ok = max is None or (x < max if max_open else x <= max)
+    if math.isnan(x) or not (low_ok and high_ok):
+        low = "" if min is None else ("(" if min_open else "[") + repr(min)
+        high = "" if max is None else repr(max) + (")" if max_open else "]")
+        if min is not None and max is not None:
+            expected = f"in {low}, {high}"
+        elif min is not None:
+            expected = (">" if min_open else ">=") + f" {min!r}"
+        else:
+            expected = ("<" if max_open else "<=") + f" {max!r}"
+        raise ValueError(f"{name}: expected a number {expected}, got {value!r}")
+    return x
+
+
+def flag(name: str, value) -> bool:
+    if not isinstance(value, (bool, numbers.Integral)) or value not in (0, 1):
+        raise TypeError(f"{name}: expected True or False, got {value!r}")
+    return bool(value)
+
+
+def pair(name: str, value) -> tuple:
+    if not isinstance(value, (tuple, list)) or len(value) != 2:
+        raise TypeError(f"{name}: expected a pair of numbers, got {value!r}")
+    return tuple(value)
+
+
+def unit_interval(name: str, value) -> float:
+    """A decay rate in [0, 1)."""
+    return real(name, value, min=0.0, max=1.0, max_open=True)

@@ -1,0 +1,72 @@
+"""Adam and AdamW: torch.optim.Adam and torch.optim.AdamW."""
+
+from __future__ import annotations
+
+from . import _checks
+from .optimizer import Optimizer
+
+
+class Adam(Optimizer):
+    r"""Adam (Kingma & Ba, 2015), as torch.optim.Adam (same defaults and options).
+
+    For each element at step :math:`t`, with :math:`g` the gradient (negated if
+    ``maximize``)::
+
+        p = p * (1 - lr * weight_decay)         (decoupled_weight_decay, i.e. AdamW)
+        g = g + weight_decay * p                (otherwise, if weight_decay != 0)
+        m = lerp(m, g, 1 - beta1)
+        v = beta2 * v + (1 - beta2) * g * g
+        vmax = max(vmax, v); use vmax for v     (amsgrad)
+        p = p - lr / (1 - beta1**t) * m / (sqrt(v) / sqrt(1 - beta2**t) + eps)
+
+    The bias corrections and the step size are formed once per step in double,
+    then rounded once to the array's dtype. Deviations from torch: the kernel
+    multiplies by ``1 / sqrt(1 - beta2**t)`` instead of dividing by its
+    inverse (one rounding apart, and one division per element fewer), and
+    ``eps`` must be > 0 (torch accepts 0).
+    """
+
+    rule = "adam"
+
+    def __init__(self, params, lr: float = 1e-3, betas: tuple = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 0.0, amsgrad: bool = False, *, maximize: bool = False,
+                 decoupled_weight_decay: bool = False):
+        super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
+                                      amsgrad=amsgrad, maximize=maximize,
+                                      decoupled_weight_decay=decoupled_weight_decay))
+
+    @classmethod
+    def check_hyper(cls, group: dict) -> None:
+        _checks.real("lr", group["lr"], min=0.0)
+        beta1, beta2 = _checks.pair("betas", group["betas"])
+        _checks.unit_interval("betas[0]", beta1)
+        _checks.unit_interval("betas[1]", beta2)
+        group["betas"] = (beta1, beta2)
+        _checks.real("eps", group["eps"], min=0.0, min_open=True)
+        _checks.real("weight_decay", group["weight_decay"], min=0.0)
+        for name in ("amsgrad", "maximize", "decoupled_weight_decay"):
+            _checks.flag(name, group[name])
+
+    @classmethod
+    def kernel_options(cls, group: dict, fresh: set) -> dict:
+        beta1, beta2 = group["betas"]
+        return {**group, "beta1": beta1, "beta2": beta2}
+
+
+class AdamW(Adam):
+    r"""AdamW (Loshchilov & Hutter, 2019): Adam with decoupled weight decay,
+    as torch.optim.AdamW (default ``weight_decay=1e-2``). See :class:`Adam`."""
+
+    def __init__(self, params, lr: float = 1e-3, betas: tuple = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 1e-2, amsgrad: bool = False, *, maximize: bool = False):
+        Optimizer.__init__(self, params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
+                                              amsgrad=amsgrad, maximize=maximize))
+
+    @classmethod
+    def kernel_options(cls, group: dict, fresh: set) -> dict:
+        return {**super().kernel_options(group, fresh), "decoupled_weight_decay": True}
+
+    @classmethod
+    def check_hyper(cls, group: dict) -> None:
+        super().check_hyper({**group, "decoupled_weight_decay": True})
+        group["betas"] = tuple(group["betas"])

@@ -1,0 +1,314 @@
+"""The optimizer base class: param groups, state, and one C++ call per step.
+
+A subclass names its kernel rule and says three things about its
+hyperparameters: how to check them, how to turn them into the kernel's
+options, and (rarely) how to initialise a state array. Everything else --
+registration, state allocation, stepping, state_dict -- is here, once.
+"""
+
+from __future__ import annotations
+
+import inspect
+import operator
+from dataclasses import dataclass, field
+from typing import Any, Callable, ClassVar, Iterable
+
+import numpy as np
+
+from .. import _core
+
+# Keys a param group may hold besides the hyperparameters.
+_EXTRA_GROUP_KEYS = {"params", "initial_lr"}
+
+
+@dataclass
+class _GroupRun:
+    """What the optimizer keeps per param group besides the group dict."""
+
+    indices: list  # global indices of the group's parameters
+    step: int = 0  # steps taken by this group
+    plan: Any = None  # _core.StepPlan over the group's tensors
+    key: Any = None  # hyperparameter values `options` was built from
+    options: tuple = ()
+    fresh: set = field(default_factory=set)  # state arrays not yet stepped
+
+
+class Optimizer:
+    """Base class of pyoptim's optimizers (cf. torch.optim.Optimizer).
+
+    ``params`` is an iterable of ``(param, grad)`` pairs of NumPy arrays, or of
+    dicts ``{"params": [(param, grad), ...], <hyperparameter>: value, ...}``
+    defining param groups. Arrays are updated in place; the gradients are read
+    from the registered ``grad`` arrays, which the caller fills before each
+    ``step()``.
+
+    Deviations from torch.optim, on purpose: state arrays are allocated when
+    a parameter is registered (so that ``step()`` never allocates) and every
+    rule records ``step`` in its state; ``state_dict()`` returns copies.
+    """
+
+    rule: ClassVar[str]  # name of the kernel rule in pyoptim._core.RULES
+    registry: ClassVar[dict] = {}  # every concrete optimizer class, by name
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "rule" in cls.__dict__ or any("rule" in b.__dict__ for b in cls.__mro__[1:-1]):
+            Optimizer.registry[cls.__name__] = cls
+
+    # ---- what a rule says about itself -------------------------------------
+
+    @classmethod
+    def check_hyper(cls, group: dict) -> None:
+        """Raise TypeError/ValueError for a bad hyperparameter; may normalise values in place."""
+        raise NotImplementedError
+
+    @classmethod
+    def kernel_options(cls, group: dict, fresh: set) -> dict:
+        """The kernel's options (by name) for a group; `fresh` names state arrays not yet stepped."""
+        raise NotImplementedError
+
+    @classmethod
+    def initial_state(cls, name: str, param: np.ndarray, group: dict) -> np.ndarray:
+        return np.zeros_like(param)
+
+    @classmethod
+    def default_hyper(cls) -> dict:
+        """The hyperparameters and defaults, read from the constructor's signature."""
+        sig = inspect.signature(cls.__init__)
+        return {
+            name: p.default
+            for name, p in sig.parameters.items()
+            if name not in ("self", "params") and p.default is not inspect.Parameter.empty
+        }
+
+    # ---- construction ------------------------------------------------------
+
+    def __init__(self, params: Iterable, defaults: dict):
+        defaults = dict(defaults)
+        self.check_hyper(defaults)
+        self.defaults = defaults
+        self.param_groups: list[dict] = []
+        self.state: dict[int, dict] = {}
+        self._pairs: list = []  # every registered (param, grad), in global order
+        self._runs: list[_GroupRun] = []
+        rule = _core.RULES[self.rule]
+        self._option_names = rule["options"]
+        self._key = operator.itemgetter(*self.defaults)  # group -> its hyperparameter values
+        self._state_names = rule["state"]
+
+        groups = _as_groups(params)
+        for group in groups:
+            self.add_param_group(group)
+
+    def add_param_group(self, param_group: dict) -> None:
+        """Register a group of (param, grad) pairs with its own hyperparameters."""
+        if not isinstance(param_group, dict):
+            raise TypeError(f"param_group: expected a dict, got {type(param_group).__name__}")
+        if "params" not in param_group:
+            raise ValueError("param_group: missing the key 'params'")
+        unknown = set(param_group) - set(self.defaults) - _EXTRA_GROUP_KEYS
+        if unknown:
+            raise ValueError(
+                f"param_group: unknown hyperparameters {sorted(unknown)}; "
+                f"{type(self).__name__} takes {sorted(self.defaults)}"
+            )
+        group = {**self.defaults, **param_group}
+        group["params"] = _as_pairs(param_group["params"], f"param_groups[{len(self.param_groups)}]")
+        self.check_hyper(group)
+
+        # Every registered array, old and new, must be distinct memory.
+        everything = self._pairs + group["params"]
+        _core.StepPlan(self.rule, [(p, g) + (None,) * len(self._state_names) for p, g in everything])
+
+        first = len(self._pairs)
+        run = _GroupRun(indices=list(range(first, first + len(group["params"]))))
+        states = {i: {} for i in run.indices}
+        options = self._options(group, run)
+        used = _core.states_used(self.rule, options)
+        for i, (param, _) in zip(run.indices, group["params"]):
+            for name, needed in zip(self._state_names, used):
+                if needed:
+                    states[i][name] = self.initial_state(name, param, group)
+                    run.fresh.add(name)
+        run.plan = self._plan(group["params"], run.indices, states)
+        run.key, run.options = self._key(group), self._options(group, run)
+
+        self.param_groups.append(group)
+        self._pairs += group["params"]
+        self._runs.append(run)
+        self.state.update(states)
+
+    # ---- stepping ----------------------------------------------------------
+
+    def step(self, closure: Callable[[], Any] | None = None):
+        """Update every registered parameter from its gradient, in one C++ call per group.
+
+        ``closure``, if given, is called first (it recomputes the gradients and
+        returns the loss, which ``step`` returns).
+        """
+        loss = closure() if closure is not None else None
+        runs, key = self._runs, self._key
+        changed = [key(group) != run.key for group, run in zip(self.param_groups, runs)]
+        if any(changed):
+            for group, is_changed in zip(self.param_groups, changed):
+                if is_changed:
+                    self.check_hyper(group)  # all of them, before anything changes
+        for group, run, is_changed in zip(self.param_groups, runs, changed):
+            if is_changed:
+                self._refresh(group, run)
+            run.step += 1
+            run.plan.step(run.options, run.step)
+            if run.fresh:
+                run.fresh.clear()
+                run.options = self._options(group, run)
+        return loss
+
+    def zero_grad(self) -> None:
+        """Set every registered gradient to zero."""
+        for _, grad in self._pairs:
+            grad.fill(0)
+
+    # ---- saving and loading ------------------------------------------------
+
+    def state_dict(self) -> dict:
+        """A snapshot of the state and hyperparameters, in torch.optim's layout.
+
+        ``{"state": {index: {"step": int, <array name>: ndarray copy, ...}},
+        "param_groups": [{..hyperparameters.., "params": [index, ...]}]}``.
+        """
+        state = {}
+        for run in self._runs:
+            for i in run.indices:
+                entry = {k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in self.state[i].items()}
+                entry["step"] = run.step
+                state[i] = entry
+        groups = [{**{k: v for k, v in g.items() if k != "params"}, "params": list(r.indices)}
+                  for g, r in zip(self.param_groups, self._runs)]
+        return {"state": state, "param_groups": groups}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        """Restore a state_dict(); checks everything before changing anything."""
+        if not isinstance(state_dict, dict) or not {"state", "param_groups"} <= set(state_dict):
+            raise TypeError("state_dict: expected a dict with keys 'state' and 'param_groups'")
+        saved_groups, saved_state = state_dict["param_groups"], state_dict["state"]
+        if len(saved_groups) != len(self.param_groups):
+            raise ValueError(f"state_dict: has {len(saved_groups)} param groups, "
+                             f"the optimizer has {len(self.param_groups)}")
+        new_groups, new_steps, new_arrays = [], [], {}
+        for gi, (saved, group, run) in enumerate(zip(saved_groups, self.param_groups, self._runs)):
+            ids = list(saved.get("params", ()))
+            if len(ids) != len(run.indices):
+                raise ValueError(f"state_dict: param_groups[{gi}] has {len(ids)} params, "
+                                 f"the optimizer's has {len(run.indices)}")
+            hyper = {k: v for k, v in saved.items() if k != "params"}
+            if not set(self.defaults) <= set(hyper) or set(hyper) - set(self.defaults) - _EXTRA_GROUP_KEYS:
+                raise ValueError(f"state_dict: param_groups[{gi}] has hyperparameters {sorted(hyper)}, "
+                                 f"expected {sorted(self.defaults)}")
+            candidate = {**hyper, "params": group["params"]}
+            self.check_hyper(candidate)
+            steps = set()
+            for saved_id, i in zip(ids, run.indices):
+                entry = saved_state.get(saved_id, {})
+                steps.add(int(entry.get("step", 0)))
+                param = self._pairs[i][0]
+                for name in self._state_names:
+                    if name not in entry:
+                        continue
+                    a = entry[name]
+                    if not isinstance(a, np.ndarray) or a.shape != param.shape or a.dtype != param.dtype:
+                        raise ValueError(
+                            f"state_dict: state[{saved_id}][{name!r}] must be an ndarray of shape "
+                            f"{param.shape} and dtype {param.dtype}, got "
+                            f"{getattr(a, 'shape', type(a).__name__)} {getattr(a, 'dtype', '')}")
+                    new_arrays[(i, name)] = a
+            if len(steps) > 1:
+                raise ValueError(f"state_dict: param_groups[{gi}]'s params have different step counts "
+                                 f"{sorted(steps)}; pyoptim steps a group together")
+            new_groups.append(candidate)
+            new_steps.append(steps.pop() if steps else 0)
+
+        # Checked: now change things.
+        for gi, (group, run) in enumerate(zip(self.param_groups, self._runs)):
+            group.update(new_groups[gi])
+            run.step = new_steps[gi]
+            for i in run.indices:
+                for name in self._state_names:
+                    if (i, name) in new_arrays:
+                        if name in self.state[i]:
+                            np.copyto(self.state[i][name], new_arrays[(i, name)])
+                        else:
+                            self.state[i][name] = new_arrays[(i, name)].copy(order="K")
+            run.fresh = {name for name in self._state_names
+                         if any(name in self.state[i] and (i, name) not in new_arrays for i in run.indices)}
+            run.plan = self._plan(group["params"], run.indices, self.state)
+            run.key = None  # rebuild the options on the next step
+
+    # ---- internals ---------------------------------------------------------
+
+    def _options(self, group: dict, run: _GroupRun) -> tuple:
+        by_name = self.kernel_options(group, run.fresh)
+        return tuple(float(by_name[name]) for name in self._option_names)
+
+    def _plan(self, pairs, indices, states):
+        return _core.StepPlan(self.rule, [
+            (param, grad) + tuple(states[i].get(name) for name in self._state_names)
+            for (param, grad), i in zip(pairs, indices)
+        ])
+
+    def _refresh(self, group: dict, run: _GroupRun) -> None:
+        """Follow a change of hyperparameters: allocate newly needed state, rebuild options."""
+        options = self._options(group, run)
+        used = _core.states_used(self.rule, options)
+        missing = [name for name, needed in zip(self._state_names, used)
+                   if needed and any(name not in self.state[i] for i in run.indices)]
+        if missing:
+            for i, (param, _) in zip(run.indices, group["params"]):
+                for name in missing:
+                    self.state[i].setdefault(name, self.initial_state(name, param, group))
+            run.fresh.update(missing)
+            run.plan = self._plan(group["params"], run.indices, self.state)
+            options = self._options(group, run)
+        run.key, run.options = self._key(group), options
+
+    def __repr__(self) -> str:
+        lines = [f"{type(self).__name__} ("]
+        for i, group in enumerate(self.param_groups):
+            lines.append(f"Parameter Group {i}")
+            lines += [f"    {k}: {v}" for k, v in group.items() if k != "params"]
+        return "\n".join(lines) + "\n)"
+
+
+def _is_array_pair(x) -> bool:
+    return isinstance(x, tuple) and len(x) == 2 and all(isinstance(a, np.ndarray) for a in x)
+
+
+def _as_pairs(params, where: str) -> list:
+    if _is_array_pair(params):
+        return [params]
+    if isinstance(params, np.ndarray) or not isinstance(params, Iterable):
+        raise TypeError(f"{where}: expected (param, grad) pairs of numpy arrays, got {type(params).__name__}")
+    pairs = list(params)
+    for k, pair in enumerate(pairs):
+        if isinstance(pair, list) and len(pair) == 2:
+            pair = tuple(pair)
+        if not _is_array_pair(pair):
+            raise TypeError(f"{where}[{k}]: expected a (param, grad) pair of numpy arrays, "
+                            f"got {type(pair).__name__}")
+        pairs[k] = pair
+    return pairs
+
+
+def _as_groups(params) -> list:
+    if _is_array_pair(params):
+        return [{"params": [params]}]
+    if isinstance(params, (dict, np.ndarray)) or not isinstance(params, Iterable):
+        raise TypeError("params: expected an iterable of (param, grad) pairs or of param-group dicts, "
+                        f"got {type(params).__name__}")
+    items = list(params)
+    if not items:
+        raise ValueError("params: the optimizer got an empty parameter list")
+    if all(isinstance(x, dict) for x in items):
+        return items
+    if any(isinstance(x, dict) for x in items):
+        raise TypeError("params: mixes param-group dicts with (param, grad) pairs")
+    return [{"params": items}]

@@ -1,0 +1,41 @@
+"""NumPy reference for pyoptim.kernels.adam_step and adamw_step."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+
+def adam_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq=None, *, step, lr=1e-3,
+              betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False, maximize=False,
+              decoupled_weight_decay=False):
+    T = param.dtype.type
+    beta1, beta2 = betas
+    bias_correction1 = 1.0 - beta1 ** float(step)
+    bias_correction2 = 1.0 - beta2 ** float(step)
+
+    p = param * (T(1.0 - lr * weight_decay) if decoupled_weight_decay else T(1.0))
+    g = grad * T(-1.0 if maximize else 1.0)
+    if weight_decay != 0 and not decoupled_weight_decay:
+        g = g + T(weight_decay) * p
+
+    w = T(1.0 - beta1)
+    if w < T(0.5):  # torch.lerp's two forms
+        m = exp_avg + w * (g - exp_avg)
+    else:
+        m = g + (-(T(1.0) - w)) * (g - exp_avg)
+    v = exp_avg_sq * T(beta2) + T(1.0 - beta2) * g * g
+    exp_avg[...] = m
+    exp_avg_sq[...] = v
+    if amsgrad:
+        v = np.where(max_exp_avg_sq > v, max_exp_avg_sq, v)
+        max_exp_avg_sq[...] = v
+    denom = np.sqrt(v) * T(1.0 / math.sqrt(bias_correction2)) + T(eps)
+    param[...] = p + T(-(lr / bias_correction1)) * (m / denom)
+
+
+def adamw_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq=None, *, step, lr=1e-3,
+               betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2, amsgrad=False, maximize=False):
+    adam_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step=step, lr=lr, betas=betas, eps=eps,
+              weight_decay=weight_decay, amsgrad=amsgrad, maximize=maximize, decoupled_weight_decay=True)
