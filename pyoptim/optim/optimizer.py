@@ -113,7 +113,7 @@ class Optimizer:
                 f"{type(self).__name__} takes {sorted(self.defaults)}"
             )
         group = {**self.defaults, **param_group}
-        group["params"] = _as_pairs(param_group["params"], f"param_groups[{len(self.param_groups)}]")
+        group["params"] = _as_pairs(param_group["params"], f"param_groups[{len(self.param_groups)}]['params']")
         self.check_hyper(group)
 
         # Every registered array, old and new, must be distinct memory.
@@ -311,4 +311,4 @@ def _as_groups(params) -> list:
         return items
     if any(isinstance(x, dict) for x in items):
         raise TypeError("params: mixes param-group dicts with (param, grad) pairs")
-    return [{"params": items}]
+    return [{"params": _as_pairs(items, "params")}]

@@ -1,0 +1,41 @@
+"""Same trajectories as torch.optim (float64), when torch is installed (the `torch` extra)."""
+
+import numpy as np
+import pytest
+
+import pyoptim
+from rule_cases import CASES, case_ids
+
+torch = pytest.importorskip("torch")
+
+TORCH_NAMES = {"SGD": "SGD", "Adam": "Adam", "AdamW": "AdamW"}
+
+
+@pytest.mark.parametrize("name,case", [c for c in case_ids() if c[0] in TORCH_NAMES])
+def test_matches_torch_optim_float64(name, case):
+    hyper = CASES[name][case]
+    rng = np.random.default_rng(11)
+    shapes = [(7,), (33, 3), (1023,)]
+    params = [rng.standard_normal(s) for s in shapes]
+    grads = [np.zeros(s) for s in shapes]
+    tparams = [torch.tensor(p.copy(), requires_grad=True) for p in params]
+    opt = pyoptim.Optimizer.registry[name](list(zip(params, grads)), **hyper)
+    topt = getattr(torch.optim, TORCH_NAMES[name])(tparams, **hyper)
+    for _ in range(60):
+        for g, tp in zip(grads, tparams):
+            g[...] = rng.standard_normal(g.shape)
+            tp.grad = torch.tensor(g.copy())
+        opt.step()
+        topt.step()
+    for p, tp in zip(params, tparams):
+        np.testing.assert_allclose(p, tp.detach().numpy(), rtol=1e-11, atol=1e-13)
+    assert not np.allclose(params[0], np.random.default_rng(11).standard_normal(7))
+
+
+def test_defaults_match_torch():
+    import inspect
+    for name, tname in TORCH_NAMES.items():
+        ours = pyoptim.Optimizer.registry[name].default_hyper()
+        theirs = {k: p.default for k, p in inspect.signature(getattr(torch.optim, tname).__init__).parameters.items()}
+        for k, v in ours.items():
+            assert theirs[k] == v, (name, k)
