@@ -1,6 +1,7 @@
 """pyoptim: fast CPU optimizer kernels for NumPy.
 
-Optimizers (``SGD``, ``Adam``, ``AdamW``, ...) update NumPy arrays in place
+Optimizers (``SGD``, ``Adam``, ``AdamW``, ``Adagrad``, ``RMSprop``,
+``Adadelta``, ``NAdam``, ``RAdam``, ``Adamax``, ``Lion``) update NumPy arrays in place
 with vectorised, multi-threaded C++ kernels whose instruction set (portable,
 AVX2+FMA, AVX-512) is chosen once, at import. Set ``PYOPTIM_SIMD`` to
 ``generic``, ``avx2`` or ``avx512`` before import to cap it, and
@@ -67,7 +68,9 @@ def get_include() -> str:
 
 from . import kernels, lr_scheduler, reference  # noqa: E402
 from .flat import FlatParameters  # noqa: E402
-from .optim import SGD, Adam, AdamW, Optimizer  # noqa: E402
+from .optim import (SGD, Adadelta, Adagrad, Adam, Adamax, AdamW, Lion, NAdam, Optimizer,  # noqa: E402
+                    RAdam, RMSprop)
 
-__all__ = ["SGD", "Adam", "AdamW", "Optimizer", "FlatParameters", "kernels", "lr_scheduler", "reference",
-           "simd_info", "set_num_threads", "get_num_threads", "get_include"]
+__all__ = ["SGD", "Adam", "AdamW", "Adagrad", "RMSprop", "Adadelta", "NAdam", "RAdam", "Adamax", "Lion",
+           "Optimizer", "FlatParameters", "kernels", "lr_scheduler", "reference", "simd_info",
+           "set_num_threads", "get_num_threads", "get_include"]

@@ -10,7 +10,10 @@ and ``step`` (counting from 1) for the rules that need it::
 State arrays come after ``grad`` in the order of ``state_names(rule)`` and
 may be passed by name; an unused one may be omitted. A rule that treats its
 first step specially (SGD's momentum buffer) does so when ``step == 1``.
-Every argument is checked as the optimizer classes check it.
+A rule with per-step scalar state (NAdam's ``mu_product``) takes it as a
+keyword argument (default: its value before the first step) and returns the
+new values as a dict; the others return None. Every argument is checked as
+the optimizer classes check it.
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ import numbers
 
 from . import _core
 from .optim import Optimizer
+from .optim import _checks
+from .optim.optimizer import StepContext
 
 
 def _functional(cls):
@@ -39,23 +44,32 @@ def _functional(cls):
                 if key in arrays:
                     raise TypeError(f"{name}: got {key!r} both by position and by name")
                 arrays[key] = kwargs.pop(key)
+        given_scalars = {k: kwargs.pop(k) for k in cls.scalar_state if k in kwargs}
         unknown = set(kwargs) - set(defaults)
         if unknown:
-            raise TypeError(f"{name}: unknown arguments {sorted(unknown)}; "
-                            f"expected state arrays {list(state_names)} and {sorted(defaults)}")
+            raise TypeError(f"{name}: unknown arguments {sorted(unknown)}; expected state arrays "
+                            f"{list(state_names)}, {list(cls.scalar_state) or ''} and {sorted(defaults)}")
         if isinstance(step, bool) or not isinstance(step, numbers.Integral) or step < 1:
             raise ValueError(f"step: expected an integer >= 1, got {step!r}")
         group = {**defaults, **kwargs}
         cls.check_hyper(group)
-        options = cls.kernel_options(group, set(state_names) if step == 1 else set())
+        scalars = {**cls.initial_scalars(group), **given_scalars}
+        for key, value in given_scalars.items():
+            scalars[key] = _checks.real(key, value)
+        scalars = cls.advance_scalars(group, scalars, int(step))
+        fresh = frozenset(state_names) if step == 1 else frozenset()
+        options = cls.kernel_options(group, StepContext(int(step), fresh, scalars))
         plan = _core.StepPlan(rule, [(param, grad) + tuple(arrays.get(n) for n in state_names)])
         plan.step(tuple(float(options[n]) for n in option_names), int(step))
+        return scalars if cls.scalar_state else None
 
     params = [inspect.Parameter("param", inspect.Parameter.POSITIONAL_OR_KEYWORD),
               inspect.Parameter("grad", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
     params += [inspect.Parameter(s, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None)
                for s in state_names]
     params.append(inspect.Parameter("step", inspect.Parameter.KEYWORD_ONLY))
+    params += [inspect.Parameter(k, inspect.Parameter.KEYWORD_ONLY, default=v)
+               for k, v in cls.initial_scalars(defaults).items()]
     params += [inspect.Parameter(k, inspect.Parameter.KEYWORD_ONLY, default=v) for k, v in defaults.items()]
     step_fn.__signature__ = inspect.Signature(params)
     step_fn.__name__ = step_fn.__qualname__ = name

@@ -1,22 +1,69 @@
 """Hyperparameter cases shared by the rule tests: non-default values that
 exercise every branch of each kernel (momentum, Nesterov, decay, AMSGrad, ...)."""
 
+import numpy as np
+
+import pyoptim
+
 CASES = {
     "SGD": [
         dict(lr=0.05),
         dict(lr=0.05, momentum=0.9, dampening=0.1, weight_decay=0.01),
         dict(lr=0.03, momentum=0.8, nesterov=True, weight_decay=0.02, maximize=True),
+        dict(lr=0.03, momentum=0.9, dampening=0.9, momentum_init="zeros"),
+        dict(lr=0.03, momentum=0.9, classic_momentum=True, nesterov=True, weight_decay=0.01),
     ],
     "Adam": [
         dict(lr=0.01, betas=(0.8, 0.99), eps=1e-6, weight_decay=0.05),
         dict(lr=0.02, amsgrad=True, maximize=True),
         dict(lr=0.01, betas=(0.3, 0.9), decoupled_weight_decay=True, weight_decay=0.1),  # lerp's other form
+        dict(lr=0.01, eps=1e-3, eps_hat=True),
     ],
     "AdamW": [
         dict(lr=0.01, betas=(0.85, 0.995), weight_decay=0.1, amsgrad=True),
+    ],
+    "Adagrad": [
+        dict(lr=0.05, lr_decay=0.01, weight_decay=0.02, eps=1e-6),
+        dict(lr=0.05, initial_accumulator_value=0.1, eps=1e-4, eps_inside_sqrt=True, maximize=True),
+    ],
+    "RMSprop": [
+        dict(lr=0.01, alpha=0.9, eps=1e-6, weight_decay=0.01),
+        dict(lr=0.01, momentum=0.8, centered=True, maximize=True),
+        dict(lr=0.01, alpha=0.3, centered=True, eps=1e-3, eps_inside_sqrt=True),
+    ],
+    "Adadelta": [
+        dict(lr=0.5, rho=0.8, eps=1e-5, weight_decay=0.01),
+        dict(maximize=True),
+    ],
+    "NAdam": [
+        dict(lr=0.01, betas=(0.8, 0.99), weight_decay=0.05, momentum_decay=0.01),
+        dict(lr=0.01, weight_decay=0.1, decoupled_weight_decay=True, maximize=True),
+    ],
+    "RAdam": [
+        dict(lr=0.01, betas=(0.8, 0.9), weight_decay=0.05),  # rectified from step 6 on
+        dict(lr=0.01, weight_decay=0.1, decoupled_weight_decay=True, maximize=True),
+    ],
+    "Adamax": [
+        dict(lr=0.01, betas=(0.8, 0.99), eps=1e-6, weight_decay=0.05),
+        dict(lr=0.01, betas=(0.3, 0.9), maximize=True),
+    ],
+    "Lion": [
+        dict(lr=0.001, betas=(0.8, 0.95), weight_decay=0.1),
+        dict(lr=0.001, maximize=True),
     ],
 }
 
 
 def case_ids():
     return [(name, i) for name, cases in CASES.items() for i in range(len(cases))]
+
+
+def initial_states(name, param, hyper):
+    """The state arrays an optimizer would start `param` with, in kernel order."""
+    cls = pyoptim.Optimizer.registry[name]
+    group = {**cls.default_hyper(), **hyper}
+    return [cls.initial_state(s, param, group) for s in pyoptim.kernels.state_names(cls.rule)]
+
+
+def test_every_rule_has_cases():
+    assert set(CASES) == set(pyoptim.Optimizer.registry)

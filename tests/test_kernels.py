@@ -9,7 +9,7 @@ import pytest
 
 import pyoptim
 from pyoptim import _core, kernels, reference
-from rule_cases import CASES, case_ids
+from rule_cases import CASES, case_ids, initial_states
 
 PATHS = _core.simd_info()["supported"]
 SIZES = [1, 7, 33, 1023, 100003]
@@ -30,19 +30,24 @@ def run_both(name, hyper, n, dtype, *, offset=0, steps=STEPS, seed=0):
     rng = np.random.default_rng(seed)
     kernel = getattr(kernels, f"{name.lower()}_step")
     ref = getattr(reference, f"{name.lower()}_step")
-    n_state = len(kernels.state_names(pyoptim.Optimizer.registry[name].rule))
 
     def arrays():
         base = rng.standard_normal(n + offset).astype(dtype)
         return base[offset:]  # an unaligned start when offset > 0
 
     param = arrays()
-    states = [np.zeros(n + offset, dtype)[offset:] for _ in range(n_state)]
+    states = []
+    for start in initial_states(name, param, hyper):
+        state = np.zeros(n + offset, dtype)[offset:]
+        state[...] = start
+        states.append(state)
     param_ref, states_ref = param.copy(), [s.copy() for s in states]
+    scalars = scalars_ref = {}
     for t in range(1, steps + 1):
         grad = arrays() * dtype(0.5) + dtype(0.1)
-        kernel(param, grad, *states, step=t, **hyper)
-        ref(param_ref, grad, *states_ref, step=t, **hyper)
+        scalars = kernel(param, grad, *states, step=t, **hyper, **scalars) or {}
+        scalars_ref = ref(param_ref, grad, *states_ref, step=t, **hyper, **scalars_ref) or {}
+    assert scalars == scalars_ref
     return (param, *states), (param_ref, *states_ref)
 
 

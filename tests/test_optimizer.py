@@ -7,7 +7,7 @@ import pytest
 
 import pyoptim
 from pyoptim import kernels
-from rule_cases import CASES, case_ids
+from rule_cases import CASES, case_ids, initial_states
 
 
 def make_pairs(sizes=(7, 33, 1023), dtype=np.float64, seed=0):
@@ -37,7 +37,8 @@ def test_optimizer_equals_kernel_functions(name, case):
     pairs = make_pairs()
     opt = cls(pairs, **hyper)
     expected = [(p.copy(), g) for p, g in make_pairs()]
-    states = [[np.zeros_like(p) for _ in kernels.state_names(cls.rule)] for p, _ in expected]
+    states = [initial_states(name, p, hyper) for p, _ in expected]
+    scalars = [{} for _ in expected]
     fn = getattr(kernels, f"{name.lower()}_step")
     rng = np.random.default_rng(5)
     for t in range(1, 21):
@@ -45,8 +46,8 @@ def test_optimizer_equals_kernel_functions(name, case):
             g[...] = rng.standard_normal(g.shape)
             g2[...] = g
         opt.step()
-        for (p, g), s in zip(expected, states):
-            fn(p, g, *s, step=t, **hyper)
+        for k, ((p, g), s) in enumerate(zip(expected, states)):
+            scalars[k] = fn(p, g, *s, step=t, **hyper, **scalars[k]) or {}
     for (p, _), (q, _) in zip(pairs, expected):
         np.testing.assert_array_equal(p, q)
 

@@ -42,3 +42,21 @@ def pair(name: str, value) -> tuple:
 def unit_interval(name: str, value) -> float:
     """A decay rate in [0, 1)."""
     return real(name, value, min=0.0, max=1.0, max_open=True)
+
+
+def betas(group: dict) -> tuple:
+    """Checks group["betas"] (two decay rates in [0, 1)) and stores it as a tuple."""
+    beta1, beta2 = pair("betas", group["betas"])
+    group["betas"] = (unit_interval("betas[0]", beta1), unit_interval("betas[1]", beta2))
+    return group["betas"]
+
+
+def flags(group: dict, *names: str) -> None:
+    for name in names:
+        flag(name, group[name])
+
+
+def choice(name: str, value, options: tuple) -> str:
+    if value not in options:
+        raise ValueError(f"{name}: expected one of {options}, got {value!r}")
+    return value

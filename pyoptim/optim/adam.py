@@ -24,49 +24,49 @@ class Adam(Optimizer):
     multiplies by ``1 / sqrt(1 - beta2**t)`` instead of dividing by its
     inverse (one rounding apart, and one division per element fewer), and
     ``eps`` must be > 0 (torch accepts 0).
+
+    ``eps_hat=True`` is the form of TensorFlow, Keras and scikit-learn: eps is
+    added to the uncorrected ``sqrt(v)`` and the step size becomes
+    ``lr * sqrt(1 - beta2**t) / (1 - beta1**t)``.
     """
 
     rule = "adam"
 
     def __init__(self, params, lr: float = 1e-3, betas: tuple = (0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 0.0, amsgrad: bool = False, *, maximize: bool = False,
-                 decoupled_weight_decay: bool = False):
+                 decoupled_weight_decay: bool = False, eps_hat: bool = False):
         super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
                                       amsgrad=amsgrad, maximize=maximize,
-                                      decoupled_weight_decay=decoupled_weight_decay))
+                                      decoupled_weight_decay=decoupled_weight_decay, eps_hat=eps_hat))
 
     @classmethod
     def check_hyper(cls, group: dict) -> None:
         _checks.real("lr", group["lr"], min=0.0)
-        beta1, beta2 = _checks.pair("betas", group["betas"])
-        _checks.unit_interval("betas[0]", beta1)
-        _checks.unit_interval("betas[1]", beta2)
-        group["betas"] = (beta1, beta2)
+        _checks.betas(group)
         _checks.real("eps", group["eps"], min=0.0, min_open=True)
         _checks.real("weight_decay", group["weight_decay"], min=0.0)
-        for name in ("amsgrad", "maximize", "decoupled_weight_decay"):
-            _checks.flag(name, group[name])
+        _checks.flags(group, "amsgrad", "maximize", "eps_hat", *cls._extra_flags)
+
+    _extra_flags = ("decoupled_weight_decay",)
 
     @classmethod
-    def kernel_options(cls, group: dict, fresh: set) -> dict:
+    def kernel_options(cls, group: dict, context) -> dict:
         beta1, beta2 = group["betas"]
-        return {**group, "beta1": beta1, "beta2": beta2}
+        return {"decoupled_weight_decay": False, **group, "beta1": beta1, "beta2": beta2}
 
 
 class AdamW(Adam):
     r"""AdamW (Loshchilov & Hutter, 2019): Adam with decoupled weight decay,
     as torch.optim.AdamW (default ``weight_decay=1e-2``). See :class:`Adam`."""
 
+    _extra_flags = ()
+
     def __init__(self, params, lr: float = 1e-3, betas: tuple = (0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 1e-2, amsgrad: bool = False, *, maximize: bool = False):
+                 weight_decay: float = 1e-2, amsgrad: bool = False, *, maximize: bool = False,
+                 eps_hat: bool = False):
         Optimizer.__init__(self, params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
-                                              amsgrad=amsgrad, maximize=maximize))
+                                              amsgrad=amsgrad, maximize=maximize, eps_hat=eps_hat))
 
     @classmethod
-    def kernel_options(cls, group: dict, fresh: set) -> dict:
-        return {**super().kernel_options(group, fresh), "decoupled_weight_decay": True}
-
-    @classmethod
-    def check_hyper(cls, group: dict) -> None:
-        super().check_hyper({**group, "decoupled_weight_decay": True})
-        group["betas"] = tuple(group["betas"])
+    def kernel_options(cls, group: dict, context) -> dict:
+        return {**super().kernel_options(group, context), "decoupled_weight_decay": True}

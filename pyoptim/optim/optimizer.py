@@ -11,7 +11,7 @@ from __future__ import annotations
 import inspect
 import operator
 from dataclasses import dataclass, field
-from typing import Any, Callable, ClassVar, Iterable
+from typing import Any, Callable, ClassVar, Iterable, NamedTuple
 
 import numpy as np
 
@@ -19,6 +19,14 @@ from .. import _core
 
 # Keys a param group may hold besides the hyperparameters.
 _EXTRA_GROUP_KEYS = {"params", "initial_lr"}
+
+
+class StepContext(NamedTuple):
+    """What a rule's kernel_options may depend on besides the hyperparameters."""
+
+    step: int  # the step about to be taken, from 1
+    fresh: frozenset  # state arrays that hold no history yet
+    scalars: dict  # the rule's per-group scalar state for this step (see scalar_state)
 
 
 @dataclass
@@ -31,6 +39,7 @@ class _GroupRun:
     key: Any = None  # hyperparameter values `options` was built from
     options: tuple = ()
     fresh: set = field(default_factory=set)  # state arrays not yet stepped
+    scalars: dict = field(default_factory=dict)  # per-group scalar state after `step` steps
 
 
 class Optimizer:
@@ -49,10 +58,13 @@ class Optimizer:
 
     rule: ClassVar[str]  # name of the kernel rule in pyoptim._core.RULES
     registry: ClassVar[dict] = {}  # every concrete optimizer class, by name
+    # Names of per-group scalars that evolve with the steps (NAdam's running
+    # product of momentum coefficients); saved in each param's state, as torch does.
+    scalar_state: ClassVar[tuple] = ()
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
-        if "rule" in cls.__dict__ or any("rule" in b.__dict__ for b in cls.__mro__[1:-1]):
+        if hasattr(cls, "rule"):
             Optimizer.registry[cls.__name__] = cls
 
     # ---- what a rule says about itself -------------------------------------
@@ -63,9 +75,19 @@ class Optimizer:
         raise NotImplementedError
 
     @classmethod
-    def kernel_options(cls, group: dict, fresh: set) -> dict:
-        """The kernel's options (by name) for a group; `fresh` names state arrays not yet stepped."""
+    def kernel_options(cls, group: dict, context: StepContext) -> dict:
+        """The kernel's options, by name, for a group about to take a step."""
         raise NotImplementedError
+
+    @classmethod
+    def initial_scalars(cls, group: dict) -> dict:
+        """The scalar state before the first step (keys: scalar_state)."""
+        return {}
+
+    @classmethod
+    def advance_scalars(cls, group: dict, scalars: dict, step: int) -> dict:
+        """The scalar state after `step`, from the one before it."""
+        return scalars
 
     @classmethod
     def initial_state(cls, name: str, param: np.ndarray, group: dict) -> np.ndarray:
@@ -121,7 +143,8 @@ class Optimizer:
         _core.StepPlan(self.rule, [(p, g) + (None,) * len(self._state_names) for p, g in everything])
 
         first = len(self._pairs)
-        run = _GroupRun(indices=list(range(first, first + len(group["params"]))))
+        run = _GroupRun(indices=list(range(first, first + len(group["params"]))),
+                        scalars=self.initial_scalars(group))
         states = {i: {} for i in run.indices}
         options = self._options(group, run)
         used = _core.states_used(self.rule, options)
@@ -156,8 +179,12 @@ class Optimizer:
         for group, run, is_changed in zip(self.param_groups, runs, changed):
             if is_changed:
                 self._refresh(group, run)
-            run.step += 1
-            run.plan.step(run.options, run.step)
+            step, scalars, options = run.step + 1, run.scalars, run.options
+            if scalars:
+                scalars = self.advance_scalars(group, scalars, step)
+                options = self._options(group, run, step, scalars)
+            run.plan.step(options, step)
+            run.step, run.scalars = step, scalars
             if run.fresh:
                 run.fresh.clear()
                 run.options = self._options(group, run)
@@ -181,6 +208,7 @@ class Optimizer:
             for i in run.indices:
                 entry = {k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in self.state[i].items()}
                 entry["step"] = run.step
+                entry.update(run.scalars)
                 state[i] = entry
         groups = [{**{k: v for k, v in g.items() if k != "params"}, "params": list(r.indices)}
                   for g, r in zip(self.param_groups, self._runs)]
@@ -194,7 +222,7 @@ class Optimizer:
         if len(saved_groups) != len(self.param_groups):
             raise ValueError(f"state_dict: has {len(saved_groups)} param groups, "
                              f"the optimizer has {len(self.param_groups)}")
-        new_groups, new_steps, new_arrays = [], [], {}
+        new_groups, new_steps, new_scalars, new_arrays = [], [], [], {}
         for gi, (saved, group, run) in enumerate(zip(saved_groups, self.param_groups, self._runs)):
             ids = list(saved.get("params", ()))
             if len(ids) != len(run.indices):
@@ -206,10 +234,14 @@ class Optimizer:
                                  f"expected {sorted(self.defaults)}")
             candidate = {**hyper, "params": group["params"]}
             self.check_hyper(candidate)
-            steps = set()
+            steps, scalars = set(), set()
             for saved_id, i in zip(ids, run.indices):
                 entry = saved_state.get(saved_id, {})
                 steps.add(int(entry.get("step", 0)))
+                missing = [k for k in self.scalar_state if k not in entry]
+                if entry and missing:
+                    raise ValueError(f"state_dict: state[{saved_id}] lacks {missing}")
+                scalars.add(tuple(float(entry[k]) for k in self.scalar_state) if entry else None)
                 param = self._pairs[i][0]
                 for name in self._state_names:
                     if name not in entry:
@@ -224,13 +256,18 @@ class Optimizer:
             if len(steps) > 1:
                 raise ValueError(f"state_dict: param_groups[{gi}]'s params have different step counts "
                                  f"{sorted(steps)}; pyoptim steps a group together")
+            if len(scalars) > 1:
+                raise ValueError(f"state_dict: param_groups[{gi}]'s params have different {self.scalar_state}")
             new_groups.append(candidate)
             new_steps.append(steps.pop() if steps else 0)
+            saved_scalars = scalars.pop() if scalars else None
+            new_scalars.append(dict(zip(self.scalar_state, saved_scalars)) if saved_scalars
+                               else self.initial_scalars(candidate))
 
         # Checked: now change things.
         for gi, (group, run) in enumerate(zip(self.param_groups, self._runs)):
             group.update(new_groups[gi])
-            run.step = new_steps[gi]
+            run.step, run.scalars = new_steps[gi], new_scalars[gi]
             for i in run.indices:
                 for name in self._state_names:
                     if (i, name) in new_arrays:
@@ -245,8 +282,10 @@ class Optimizer:
 
     # ---- internals ---------------------------------------------------------
 
-    def _options(self, group: dict, run: _GroupRun) -> tuple:
-        by_name = self.kernel_options(group, run.fresh)
+    def _options(self, group: dict, run: _GroupRun, step: int | None = None, scalars: dict | None = None) -> tuple:
+        context = StepContext(run.step + 1 if step is None else step, frozenset(run.fresh),
+                              run.scalars if scalars is None else scalars)
+        by_name = self.kernel_options(group, context)
         return tuple(float(by_name[name]) for name in self._option_names)
 
     def _plan(self, pairs, indices, states):

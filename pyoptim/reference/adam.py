@@ -6,10 +6,12 @@ import math
 
 import numpy as np
 
+from ._common import lerp
+
 
 def adam_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq=None, *, step, lr=1e-3,
               betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False, maximize=False,
-              decoupled_weight_decay=False):
+              decoupled_weight_decay=False, eps_hat=False):
     T = param.dtype.type
     beta1, beta2 = betas
     bias_correction1 = 1.0 - beta1 ** float(step)
@@ -20,22 +22,23 @@ def adam_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq=None, *, step, lr
     if weight_decay != 0 and not decoupled_weight_decay:
         g = g + T(weight_decay) * p
 
-    w = T(1.0 - beta1)
-    if w < T(0.5):  # torch.lerp's two forms
-        m = exp_avg + w * (g - exp_avg)
-    else:
-        m = g + (-(T(1.0) - w)) * (g - exp_avg)
+    m = lerp(exp_avg, g, 1.0 - beta1)
     v = exp_avg_sq * T(beta2) + T(1.0 - beta2) * g * g
     exp_avg[...] = m
     exp_avg_sq[...] = v
     if amsgrad:
         v = np.where(max_exp_avg_sq > v, max_exp_avg_sq, v)
         max_exp_avg_sq[...] = v
-    denom = np.sqrt(v) * T(1.0 / math.sqrt(bias_correction2)) + T(eps)
-    param[...] = p + T(-(lr / bias_correction1)) * (m / denom)
+    if eps_hat:
+        scale, step_size = 1.0, lr * math.sqrt(bias_correction2) / bias_correction1
+    else:
+        scale, step_size = 1.0 / math.sqrt(bias_correction2), lr / bias_correction1
+    denom = np.sqrt(v) * T(scale) + T(eps)
+    param[...] = p + T(-step_size) * (m / denom)
 
 
 def adamw_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq=None, *, step, lr=1e-3,
-               betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2, amsgrad=False, maximize=False):
+               betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2, amsgrad=False, maximize=False, eps_hat=False):
     adam_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step=step, lr=lr, betas=betas, eps=eps,
-              weight_decay=weight_decay, amsgrad=amsgrad, maximize=maximize, decoupled_weight_decay=True)
+              weight_decay=weight_decay, amsgrad=amsgrad, maximize=maximize, decoupled_weight_decay=True,
+              eps_hat=eps_hat)

@@ -1,5 +1,7 @@
 // Adam (Kingma & Ba) with AMSGrad, maximize, and coupled (Adam) or decoupled
 // (AdamW, Loshchilov & Hutter) weight decay: torch.optim.Adam / AdamW.
+// With eps_hat, eps is added to the uncorrected sqrt(v) and the bias
+// correction moves into the step size (TensorFlow, Keras, scikit-learn).
 #pragma once
 
 #include <cmath>
@@ -20,11 +22,12 @@ struct Adam {
     amsgrad,
     maximize,
     decoupled_weight_decay,
+    eps_hat,
     n_options
   };
   static constexpr const char* option_names[n_options] = {
       "lr", "beta1", "beta2", "eps", "weight_decay", "amsgrad", "maximize",
-      "decoupled_weight_decay"};
+      "decoupled_weight_decay", "eps_hat"};
 
   enum State : int { exp_avg, exp_avg_sq, max_exp_avg_sq, n_state };
   static constexpr const char* state_names[n_state] = {"exp_avg", "exp_avg_sq",
@@ -56,9 +59,14 @@ struct Adam {
       lerp_small = w1 < T(0.5);
       beta2 = T(o[Adam::beta2]);
       one_minus_beta2 = T(1.0 - o[Adam::beta2]);
-      inv_bias_correction2_sqrt = T(1.0 / std::sqrt(bias_correction2));
       eps = T(o[Adam::eps]);
-      neg_step_size = T(-(o[Adam::lr] / bias_correction1));
+      if (o[Adam::eps_hat] != 0.0) {
+        inv_bias_correction2_sqrt = T(1);
+        neg_step_size = T(-(o[Adam::lr] * std::sqrt(bias_correction2) / bias_correction1));
+      } else {
+        inv_bias_correction2_sqrt = T(1.0 / std::sqrt(bias_correction2));
+        neg_step_size = T(-(o[Adam::lr] / bias_correction1));
+      }
       amsgrad = o[Adam::amsgrad] != 0.0;
     }
   };

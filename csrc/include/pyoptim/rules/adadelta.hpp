@@ -1,0 +1,58 @@
+// Adadelta (Zeiler, 2012): torch.optim.Adadelta.
+#pragma once
+
+#include <cmath>
+
+#include "../common.hpp"
+
+PYOPTIM_BEGIN_NAMESPACE
+
+struct Adadelta {
+  static constexpr const char* name = "adadelta";
+
+  enum Option : int { lr, rho, eps, weight_decay, maximize, n_options };
+  static constexpr const char* option_names[n_options] = {"lr", "rho", "eps", "weight_decay", "maximize"};
+
+  enum State : int { square_avg, acc_delta, n_state };
+  static constexpr const char* state_names[n_state] = {"square_avg", "acc_delta"};
+
+  static bool uses_state(const double*, int) { return true; }
+
+  template <class T>
+  struct Step {
+    T grad_sign, weight_decay, rho, one_minus_rho, eps, neg_lr;
+    bool decay;
+
+    Step(const double* o, std::int64_t)
+        : grad_sign(o[Adadelta::maximize] != 0.0 ? T(-1) : T(1)),
+          weight_decay(T(o[Adadelta::weight_decay])),
+          rho(T(o[Adadelta::rho])),
+          one_minus_rho(T(1.0 - o[Adadelta::rho])),
+          eps(T(o[Adadelta::eps])),
+          neg_lr(T(-o[Adadelta::lr])),
+          decay(o[Adadelta::weight_decay] != 0.0) {}
+  };
+
+  template <class T>
+  static void update(const Step<T>& s, std::size_t n, T* PYOPTIM_RESTRICT param,
+                     const T* PYOPTIM_RESTRICT grad, T* const* state) {
+    T* PYOPTIM_RESTRICT sq = state[square_avg];
+    T* PYOPTIM_RESTRICT acc = state[acc_delta];
+    with_flags(
+        [&](auto decay) {
+          PYOPTIM_SIMD
+          for (std::size_t i = 0; i < n; ++i) {
+            T g = grad[i] * s.grad_sign;
+            if constexpr (decay) g = g + s.weight_decay * param[i];
+            const T v = sq[i] * s.rho + s.one_minus_rho * g * g;
+            sq[i] = v;
+            const T delta = std::sqrt(acc[i] + s.eps) / std::sqrt(v + s.eps) * g;
+            acc[i] = acc[i] * s.rho + s.one_minus_rho * delta * delta;
+            param[i] = param[i] + s.neg_lr * delta;
+          }
+        },
+        s.decay);
+  }
+};
+
+PYOPTIM_END_NAMESPACE

@@ -1,0 +1,63 @@
+// Adamax (Kingma & Ba, 2015, section 7.1): torch.optim.Adamax, Adam with the
+// infinity norm in place of the second moment.
+#pragma once
+
+#include <cmath>
+
+#include "../common.hpp"
+
+PYOPTIM_BEGIN_NAMESPACE
+
+struct Adamax {
+  static constexpr const char* name = "adamax";
+
+  enum Option : int { lr, beta1, beta2, eps, weight_decay, maximize, n_options };
+  static constexpr const char* option_names[n_options] = {"lr", "beta1", "beta2", "eps", "weight_decay",
+                                                          "maximize"};
+
+  enum State : int { exp_avg, exp_inf, n_state };
+  static constexpr const char* state_names[n_state] = {"exp_avg", "exp_inf"};
+
+  static bool uses_state(const double*, int) { return true; }
+
+  template <class T>
+  struct Step {
+    T grad_sign, weight_decay, w1, w1_minus_one, beta2, eps, neg_clr;
+    bool decay, lerp_small;
+
+    Step(const double* o, std::int64_t step)
+        : grad_sign(o[Adamax::maximize] != 0.0 ? T(-1) : T(1)),
+          weight_decay(T(o[Adamax::weight_decay])),
+          w1(T(1.0 - o[Adamax::beta1])),
+          w1_minus_one(-(T(1) - w1)),
+          beta2(T(o[Adamax::beta2])),
+          eps(T(o[Adamax::eps])),
+          neg_clr(T(-(o[Adamax::lr] / (1.0 - std::pow(o[Adamax::beta1], double(step)))))),
+          decay(o[Adamax::weight_decay] != 0.0),
+          lerp_small(w1 < T(0.5)) {}
+  };
+
+  template <class T>
+  static void update(const Step<T>& s, std::size_t n, T* PYOPTIM_RESTRICT param,
+                     const T* PYOPTIM_RESTRICT grad, T* const* state) {
+    T* PYOPTIM_RESTRICT m = state[exp_avg];
+    T* PYOPTIM_RESTRICT u = state[exp_inf];
+    with_flags(
+        [&](auto decay) {
+          PYOPTIM_SIMD
+          for (std::size_t i = 0; i < n; ++i) {
+            T g = grad[i] * s.grad_sign;
+            if constexpr (decay) g = g + s.weight_decay * param[i];
+            const T mi = lerp(m[i], g, s.w1, s.w1_minus_one, s.lerp_small);
+            m[i] = mi;
+            const T decayed = u[i] * s.beta2, fresh = std::fabs(g) + s.eps;
+            const T ui = decayed > fresh ? decayed : fresh;
+            u[i] = ui;
+            param[i] = param[i] + s.neg_clr * (mi / ui);
+          }
+        },
+        s.decay);
+  }
+};
+
+PYOPTIM_END_NAMESPACE

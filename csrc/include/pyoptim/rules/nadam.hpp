@@ -1,0 +1,80 @@
+// NAdam (Dozat, 2016): torch.optim.NAdam, with momentum decay and optional
+// decoupled weight decay.
+#pragma once
+
+#include <cmath>
+
+#include "../common.hpp"
+
+PYOPTIM_BEGIN_NAMESPACE
+
+struct NAdam {
+  static constexpr const char* name = "nadam";
+
+  // mu, mu_next and mu_product are the momentum coefficients of this step and
+  // the next, and the product of all mu up to this step: a running product, so
+  // the caller keeps it (pyoptim.NAdam does).
+  enum Option : int {
+    lr, beta1, beta2, eps, weight_decay, decoupled_weight_decay, maximize, mu, mu_next, mu_product, n_options
+  };
+  static constexpr const char* option_names[n_options] = {
+      "lr", "beta1", "beta2", "eps", "weight_decay", "decoupled_weight_decay", "maximize",
+      "mu", "mu_next", "mu_product"};
+
+  enum State : int { exp_avg, exp_avg_sq, n_state };
+  static constexpr const char* state_names[n_state] = {"exp_avg", "exp_avg_sq"};
+
+  static bool uses_state(const double*, int) { return true; }
+
+  template <class T>
+  struct Step {
+    T grad_sign, weight_decay, param_scale, w1, w1_minus_one, beta2, one_minus_beta2;
+    T inv_bias_correction2_sqrt, eps, grad_coef, exp_avg_coef;
+    bool coupled_decay, lerp_small;
+
+    Step(const double* o, std::int64_t step) {
+      const double lr_ = o[NAdam::lr], wd = o[NAdam::weight_decay];
+      const bool decoupled = o[NAdam::decoupled_weight_decay] != 0.0;
+      const double bias_correction2 = 1.0 - std::pow(o[NAdam::beta2], double(step));
+      const double mu_ = o[NAdam::mu], mu_next_ = o[NAdam::mu_next], prod = o[NAdam::mu_product];
+      grad_sign = o[NAdam::maximize] != 0.0 ? T(-1) : T(1);
+      weight_decay = T(wd);
+      coupled_decay = !decoupled && wd != 0.0;
+      param_scale = decoupled ? T(1.0 - lr_ * wd) : T(1);
+      w1 = T(1.0 - o[NAdam::beta1]);
+      w1_minus_one = -(T(1) - w1);
+      lerp_small = w1 < T(0.5);
+      beta2 = T(o[NAdam::beta2]);
+      one_minus_beta2 = T(1.0 - o[NAdam::beta2]);
+      inv_bias_correction2_sqrt = T(1.0 / std::sqrt(bias_correction2));
+      eps = T(o[NAdam::eps]);
+      grad_coef = T(-lr_ * (1.0 - mu_) / (1.0 - prod));
+      exp_avg_coef = T(-lr_ * mu_next_ / (1.0 - prod * mu_next_));
+    }
+  };
+
+  template <class T>
+  static void update(const Step<T>& s, std::size_t n, T* PYOPTIM_RESTRICT param,
+                     const T* PYOPTIM_RESTRICT grad, T* const* state) {
+    T* PYOPTIM_RESTRICT m = state[exp_avg];
+    T* PYOPTIM_RESTRICT v = state[exp_avg_sq];
+    with_flags(
+        [&](auto coupled_decay) {
+          PYOPTIM_SIMD
+          for (std::size_t i = 0; i < n; ++i) {
+            const T p = param[i] * s.param_scale;
+            T g = grad[i] * s.grad_sign;
+            if constexpr (coupled_decay) g = g + s.weight_decay * p;
+            const T mi = lerp(m[i], g, s.w1, s.w1_minus_one, s.lerp_small);
+            const T vi = v[i] * s.beta2 + s.one_minus_beta2 * g * g;
+            m[i] = mi;
+            v[i] = vi;
+            const T denom = std::sqrt(vi) * s.inv_bias_correction2_sqrt + s.eps;
+            param[i] = p + (s.grad_coef * g + s.exp_avg_coef * mi) / denom;
+          }
+        },
+        s.coupled_decay);
+  }
+};
+
+PYOPTIM_END_NAMESPACE

@@ -1,0 +1,83 @@
+// RMSprop (Hinton's lecture 6e): torch.optim.RMSprop with momentum and the
+// centered variant, plus eps inside the square root (Keras) as an option.
+#pragma once
+
+#include <cmath>
+
+#include "../common.hpp"
+
+PYOPTIM_BEGIN_NAMESPACE
+
+struct RMSprop {
+  static constexpr const char* name = "rmsprop";
+
+  enum Option : int { lr, alpha, eps, weight_decay, momentum, centered, maximize, eps_inside_sqrt, n_options };
+  static constexpr const char* option_names[n_options] = {
+      "lr", "alpha", "eps", "weight_decay", "momentum", "centered", "maximize", "eps_inside_sqrt"};
+
+  enum State : int { square_avg, momentum_buffer, grad_avg, n_state };
+  static constexpr const char* state_names[n_state] = {"square_avg", "momentum_buffer", "grad_avg"};
+
+  static bool uses_state(const double* o, int state) {
+    if (state == momentum_buffer) return o[momentum] > 0.0;
+    if (state == grad_avg) return o[centered] != 0.0;
+    return true;
+  }
+
+  template <class T>
+  struct Step {
+    T grad_sign, weight_decay, alpha, one_minus_alpha, w, w_minus_one, eps, momentum, neg_lr;
+    bool decay, use_momentum, centered, eps_inside, lerp_small;
+
+    Step(const double* o, std::int64_t)
+        : grad_sign(o[RMSprop::maximize] != 0.0 ? T(-1) : T(1)),
+          weight_decay(T(o[RMSprop::weight_decay])),
+          alpha(T(o[RMSprop::alpha])),
+          one_minus_alpha(T(1.0 - o[RMSprop::alpha])),
+          w(one_minus_alpha),
+          w_minus_one(-(T(1) - one_minus_alpha)),
+          eps(T(o[RMSprop::eps])),
+          momentum(T(o[RMSprop::momentum])),
+          neg_lr(T(-o[RMSprop::lr])),
+          decay(o[RMSprop::weight_decay] != 0.0),
+          use_momentum(o[RMSprop::momentum] > 0.0),
+          centered(o[RMSprop::centered] != 0.0),
+          eps_inside(o[RMSprop::eps_inside_sqrt] != 0.0),
+          lerp_small(one_minus_alpha < T(0.5)) {}
+  };
+
+  template <class T>
+  static void update(const Step<T>& s, std::size_t n, T* PYOPTIM_RESTRICT param,
+                     const T* PYOPTIM_RESTRICT grad, T* const* state) {
+    T* PYOPTIM_RESTRICT sq = state[square_avg];
+    T* PYOPTIM_RESTRICT buf = state[momentum_buffer];
+    T* PYOPTIM_RESTRICT ga = state[grad_avg];
+    with_flags(
+        [&](auto decay, auto use_momentum, auto centered) {
+          PYOPTIM_SIMD
+          for (std::size_t i = 0; i < n; ++i) {
+            T g = grad[i] * s.grad_sign;
+            if constexpr (decay) g = g + s.weight_decay * param[i];
+            const T v = sq[i] * s.alpha + s.one_minus_alpha * g * g;
+            sq[i] = v;
+            T var = v;
+            if constexpr (centered) {
+              const T mean = lerp(ga[i], g, s.w, s.w_minus_one, s.lerp_small);
+              ga[i] = mean;
+              var = v - mean * mean;
+            }
+            const T avg = s.eps_inside ? std::sqrt(var + s.eps) : std::sqrt(var) + s.eps;
+            if constexpr (use_momentum) {
+              const T b = buf[i] * s.momentum + g / avg;
+              buf[i] = b;
+              param[i] = param[i] + s.neg_lr * b;
+            } else {
+              param[i] = param[i] + s.neg_lr * (g / avg);
+            }
+          }
+        },
+        s.decay, s.use_momentum, s.centered);
+  }
+};
+
+PYOPTIM_END_NAMESPACE

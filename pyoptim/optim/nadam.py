@@ -1,0 +1,65 @@
+"""NAdam: torch.optim.NAdam."""
+
+from __future__ import annotations
+
+from . import _checks
+from .optimizer import Optimizer
+
+
+def momentum_coefficient(beta1: float, momentum_decay: float, step: int) -> float:
+    """Dozat's momentum schedule mu_t = beta1 (1 - 0.96^(t psi) / 2)."""
+    return beta1 * (1.0 - 0.5 * 0.96 ** (step * momentum_decay))
+
+
+class NAdam(Optimizer):
+    r"""NAdam (Dozat, 2016), as torch.optim.NAdam (same defaults).
+
+    Per element at step :math:`t`, with ``mu_t`` from the momentum schedule and
+    ``P_t`` the product ``mu_1 ... mu_t``::
+
+        m = lerp(m, g, 1 - beta1); v = beta2 * v + (1 - beta2) * g * g
+        d = sqrt(v) / sqrt(1 - beta2**t) + eps
+        p = p - lr * ((1 - mu_t) / (1 - P_t) * g + mu_{t+1} / (1 - P_t mu_{t+1}) * m) / d
+
+    Weight decay is coupled, or decoupled (AdamW-style) with
+    ``decoupled_weight_decay=True``. ``mu_product`` is kept in double per
+    group and saved in each parameter's state as torch does. Deviation: torch
+    adds the two terms with two divisions by ``d``; the kernel divides once
+    (a rounding apart).
+    """
+
+    rule = "nadam"
+    scalar_state = ("mu_product",)
+
+    def __init__(self, params, lr: float = 2e-3, betas: tuple = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 0.0, momentum_decay: float = 4e-3, decoupled_weight_decay: bool = False,
+                 *, maximize: bool = False):
+        super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
+                                      momentum_decay=momentum_decay,
+                                      decoupled_weight_decay=decoupled_weight_decay, maximize=maximize))
+
+    @classmethod
+    def check_hyper(cls, group: dict) -> None:
+        _checks.real("lr", group["lr"], min=0.0)
+        _checks.betas(group)
+        _checks.real("eps", group["eps"], min=0.0, min_open=True)
+        _checks.real("weight_decay", group["weight_decay"], min=0.0)
+        _checks.real("momentum_decay", group["momentum_decay"], min=0.0)
+        _checks.flags(group, "decoupled_weight_decay", "maximize")
+
+    @classmethod
+    def initial_scalars(cls, group: dict) -> dict:
+        return {"mu_product": 1.0}
+
+    @classmethod
+    def advance_scalars(cls, group: dict, scalars: dict, step: int) -> dict:
+        mu = momentum_coefficient(group["betas"][0], group["momentum_decay"], step)
+        return {"mu_product": scalars["mu_product"] * mu}
+
+    @classmethod
+    def kernel_options(cls, group: dict, context) -> dict:
+        beta1, beta2 = group["betas"]
+        return {**group, "beta1": beta1, "beta2": beta2,
+                "mu": momentum_coefficient(beta1, group["momentum_decay"], context.step),
+                "mu_next": momentum_coefficient(beta1, group["momentum_decay"], context.step + 1),
+                "mu_product": context.scalars["mu_product"]}

@@ -1,0 +1,37 @@
+"""RAdam: torch.optim.RAdam."""
+
+from __future__ import annotations
+
+from . import _checks
+from .optimizer import Optimizer
+
+
+class RAdam(Optimizer):
+    r"""RAdam (Liu et al., 2020), as torch.optim.RAdam (same defaults).
+
+    Adam whose adaptive step is multiplied by the variance rectification
+    ``r_t`` once the approximated SMA length ``rho_t`` exceeds 5; before
+    that, a bias-corrected momentum step ``p -= lr * m / (1 - beta1**t)``.
+    Deviation: the kernel folds ``lr``, ``r_t`` and both bias corrections into
+    one per-step scalar (torch multiplies them in per element; a rounding apart).
+    """
+
+    rule = "radam"
+
+    def __init__(self, params, lr: float = 1e-3, betas: tuple = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 0.0, decoupled_weight_decay: bool = False, *, maximize: bool = False):
+        super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
+                                      decoupled_weight_decay=decoupled_weight_decay, maximize=maximize))
+
+    @classmethod
+    def check_hyper(cls, group: dict) -> None:
+        _checks.real("lr", group["lr"], min=0.0)
+        _checks.betas(group)
+        _checks.real("eps", group["eps"], min=0.0, min_open=True)
+        _checks.real("weight_decay", group["weight_decay"], min=0.0)
+        _checks.flags(group, "decoupled_weight_decay", "maximize")
+
+    @classmethod
+    def kernel_options(cls, group: dict, context) -> dict:
+        beta1, beta2 = group["betas"]
+        return {**group, "beta1": beta1, "beta2": beta2}
