@@ -94,8 +94,9 @@ def test_all_paths_agree_bitwise():
         np.testing.assert_array_equal(r, results[0])
 
 
+@pytest.mark.parametrize("name", sorted(CASES))
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_thread_count_does_not_change_bits(dtype):
+def test_thread_count_does_not_change_bits(name, dtype):
     sizes = [1, 5000, (1 << 18) + 13, 77, 300000]  # work split across tensor boundaries
     rng = np.random.default_rng(1)
     grads = [rng.standard_normal(n).astype(dtype) for n in sizes]
@@ -105,7 +106,7 @@ def test_thread_count_does_not_change_bits(dtype):
         for threads in (1, 2, 3):
             pyoptim.set_num_threads(threads)
             params = [np.ones(n, dtype) for n in sizes]
-            opt = pyoptim.Adam(list(zip(params, grads)), lr=0.01, amsgrad=True, weight_decay=0.1)
+            opt = pyoptim.Optimizer.registry[name](list(zip(params, grads)), **CASES[name][-1])
             for _ in range(5):
                 opt.step()
             results.append(params)

@@ -338,3 +338,28 @@ def test_zero_grad_and_repr():
 def test_closure_is_called_and_its_loss_returned():
     opt = pyoptim.SGD(make_pairs(), lr=0.1)
     assert opt.step(lambda: 3.5) == 3.5
+
+
+# Out-of-range values per hyperparameter name, for every rule that has it.
+OUT_OF_RANGE = {"lr": -0.1, "eps": 0.0, "weight_decay": -0.1, "momentum": -0.5, "alpha": 1.5, "rho": -0.1,
+                "lr_decay": -1.0, "initial_accumulator_value": -1.0, "momentum_decay": -1.0,
+                "betas": (0.9, 1.0), "momentum_init": "ones", "dampening": float("nan")}
+
+
+@pytest.mark.parametrize("name", sorted(pyoptim.Optimizer.registry))
+def test_every_hyperparameter_is_checked(name):
+    cls = pyoptim.Optimizer.registry[name]
+    pairs = make_pairs((5,))
+    before = pairs[0][0].copy()
+    for key, default in cls.default_hyper().items():
+        wrong_type = "x" if not isinstance(default, str) else 3
+        with pytest.raises(TypeError, match=key if key != "betas" else "betas"):
+            cls(pairs, **{key: wrong_type})
+        if key in OUT_OF_RANGE:
+            with pytest.raises(ValueError, match=key):
+                cls(pairs, **{key: OUT_OF_RANGE[key]})
+    opt = cls(pairs)
+    opt.param_groups[0]["lr"] = -1.0
+    with pytest.raises(ValueError, match="lr"):
+        opt.step()
+    np.testing.assert_array_equal(pairs[0][0], before)

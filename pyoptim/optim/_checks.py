@@ -57,6 +57,8 @@ def flags(group: dict, *names: str) -> None:
 
 
 def choice(name: str, value, options: tuple) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"{name}: expected one of {options}, got {type(value).__name__} {value!r}")
     if value not in options:
         raise ValueError(f"{name}: expected one of {options}, got {value!r}")
     return value
