@@ -41,17 +41,20 @@ def test_every_compiled_rule_is_checked():
     assert {name.lower() for name in RULES} == set(_core.RULES)
 
 
-def code_of(functions, isa, rule, dtype):
-    bodies = [body for name, body in functions.items() if f"pyoptim::{isa}::{rule}, {dtype}>" in name]
-    assert bodies, f"no {isa} {rule} {dtype} code found"
+def code_of(functions, isa, rule, dtype, gradient=""):
+    """The code of the update loops of `rule` (with the given gradient reader)."""
+    pattern = re.compile(rf"pyoptim::{isa}::{rule}, {dtype}[,>].*{gradient}")
+    bodies = [body for name, body in functions.items() if pattern.search(name)]
+    assert bodies, f"no {isa} {rule} {dtype} {gradient} code found"
     return "\n".join(bodies)
 
 
+@pytest.mark.parametrize("gradient", ["RawGradient", "ClippedGradient"])
 @pytest.mark.parametrize("dtype,suffix", [("float", "ps"), ("double", "pd")])
 @pytest.mark.parametrize("isa,register", [("generic", "xmm"), ("avx2", "ymm"), ("avx512", "zmm")])
 @pytest.mark.parametrize("rule", sorted(RULES))
-def test_hot_loops_are_packed_at_full_width(functions, rule, isa, register, dtype, suffix):
-    code = code_of(functions, isa, rule, dtype)
+def test_hot_loops_are_packed_at_full_width(functions, rule, isa, register, dtype, suffix, gradient):
+    code = code_of(functions, isa, rule, dtype, gradient)
     for op in ["mul"] + RULES[rule]:
         assert re.search(rf"{op}{suffix}\s+.*%{register}", code), f"{isa} {rule}: no packed {op} on {register}"
 

@@ -146,7 +146,7 @@ def test_state_dict_is_a_snapshot_with_torch_layout():
     opt = pyoptim.Adam(make_pairs(), lr=0.1)
     opt.step()
     sd = opt.state_dict()
-    assert set(sd) == {"state", "param_groups"}
+    assert set(sd) == {"state", "param_groups", "skipped_steps"}
     assert sd["param_groups"][0]["params"] == [0, 1, 2]
     assert set(sd["state"][0]) == {"step", "exp_avg", "exp_avg_sq"} and sd["state"][0]["step"] == 1
     sd["state"][0]["exp_avg"][...] = 99.0

@@ -6,6 +6,8 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cmath>
+#include <limits>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -117,6 +119,23 @@ void read_options(const RuleInfo& rule, py::handle options, double* out) {
   }
 }
 
+// Holds `flag` for a scope; refuses a second holder (two threads stepping
+// one optimizer) instead of letting them race on its arrays.
+class Exclusive {
+ public:
+  explicit Exclusive(std::atomic<bool>& flag) : flag_(flag) {
+    bool idle = false;
+    if (!flag_.compare_exchange_strong(idle, true))
+      throw std::runtime_error("step: this optimizer is already stepping in another thread");
+  }
+  ~Exclusive() { flag_.store(false); }
+  Exclusive(const Exclusive&) = delete;
+  Exclusive& operator=(const Exclusive&) = delete;
+
+ private:
+  std::atomic<bool>& flag_;
+};
+
 // A rule bound to a fixed list of parameters: checked once, stepped many times.
 class StepPlan {
  public:
@@ -161,28 +180,52 @@ class StepPlan {
         f64_.push_back(make_ref<double>(param, grad, state, n));
     }
     check_no_overlap(std::move(spans));
+    std::size_t n32 = 0, n64 = 0;
+    for (const auto& t : f32_) n32 += t.size;
+    for (const auto& t : f64_) n64 += t.size;
+    partials_.resize(2 * norm_blocks(std::max(n32, n64)));
   }
 
-  void step(py::handle options, std::int64_t step) {
+  void step(py::handle options, std::int64_t step, double grad_scale, double clip_value) {
     const RuleInfo& rule = kRules[rule_];
     double opts[64];
     read_options(rule, options, opts);
     if (step < 1) throw py::value_error("step: expected a step count >= 1, got " + std::to_string(step));
+    if (!(grad_scale >= 0.0) || !std::isfinite(grad_scale))
+      throw py::value_error("grad_scale: expected a finite number >= 0, got " + std::to_string(grad_scale));
+    if (!(clip_value > 0.0))
+      throw py::value_error("clip_value: expected a number > 0 (inf for none), got " + std::to_string(clip_value));
+    GradientClip clip;
+    clip.scale = grad_scale;
+    clip.clip_value = clip_value;
     for (int k = 0; k < rule.n_state; ++k)
       if (rule.uses_state(opts, k) && !has_state_[k] && (f32_.size() + f64_.size()) > 0)
         throw py::value_error(std::string("options: these options need the state array '") +
                               rule.state_names[k] + "' for every parameter, and some are None");
-    bool idle = false;
-    if (!busy_.compare_exchange_strong(idle, true))
-      throw std::runtime_error("step: this optimizer is already stepping in another thread");
+    Exclusive running(busy_);
+    py::gil_scoped_release release;
+    const KernelTable& k = active_kernels();
+    const int threads = num_threads();
+    if (!f32_.empty()) k.step_f32[rule_](opts, step, f32_.data(), f32_.size(), threads, clip);
+    if (!f64_.empty()) k.step_f64[rule_](opts, step, f64_.data(), f64_.size(), threads, clip);
+  }
+
+  // (sum of squares of every gradient element, whether all are finite), by a
+  // reduction whose bits do not depend on the thread count.
+  py::tuple gradient_squares() {
+    double squares = 0.0, finite = 0.0;
     {
+      Exclusive running(busy_);
       py::gil_scoped_release release;
       const KernelTable& k = active_kernels();
       const int threads = num_threads();
-      if (!f32_.empty()) k.step_f32[rule_](opts, step, f32_.data(), f32_.size(), threads);
-      if (!f64_.empty()) k.step_f64[rule_](opts, step, f64_.data(), f64_.size(), threads);
+      double s32 = 0.0, f32 = 0.0, s64 = 0.0, f64 = 0.0;
+      if (!f32_.empty()) k.gradient_squares_f32(f32_.data(), f32_.size(), threads, partials_.data(), &s32, &f32);
+      if (!f64_.empty()) k.gradient_squares_f64(f64_.data(), f64_.size(), threads, partials_.data(), &s64, &f64);
+      squares = s32 + s64;
+      finite = f32 + f64;
     }
-    busy_.store(false);
+    return py::make_tuple(squares, finite == 0.0);
   }
 
   std::size_t size() const { return f32_.size() + f64_.size(); }
@@ -224,6 +267,7 @@ class StepPlan {
   std::vector<py::array> keep_;
   std::vector<TensorRef<float>> f32_;
   std::vector<TensorRef<double>> f64_;
+  std::vector<double> partials_;  // scratch of the norm reduction, sized once
   std::atomic<bool> busy_{false};
 };
 
@@ -276,8 +320,12 @@ PYBIND11_MODULE(_core, m) {
   py::class_<StepPlan>(m, "StepPlan",
                        "An update rule bound to a list of (param, grad, *state) tuples, checked once.")
       .def(py::init<const std::string&, py::sequence>(), py::arg("rule"), py::arg("tensors"))
-      .def("step", &StepPlan::step, py::arg("options"), py::arg("step"),
-           "Updates every tensor in place; releases the GIL.")
+      .def("step", &StepPlan::step, py::arg("options"), py::arg("step"), py::arg("grad_scale") = 1.0,
+           py::arg("clip_value") = std::numeric_limits<double>::infinity(),
+           "Updates every tensor in place, reading each gradient element as\n"
+           "clamp(grad * grad_scale, -clip_value, clip_value); releases the GIL.")
+      .def("gradient_squares", &StepPlan::gradient_squares,
+           "(sum of squared gradient elements, all finite?), independent of the thread count.")
       .def("__len__", &StepPlan::size);
 
   m.def("simd_info", &simd_info, "Which instruction-set build runs, and which are available.");

@@ -17,6 +17,8 @@ const KernelTable kernel_table = {
 #define PYOPTIM_F64(Rule) &step_tensors<Rule, double>,
     {PYOPTIM_FOR_EACH_RULE(PYOPTIM_F64)},
 #undef PYOPTIM_F64
+    &gradient_squares<float>,
+    &gradient_squares<double>,
 };
 
 }  // namespace PYOPTIM_ISA_NAMESPACE

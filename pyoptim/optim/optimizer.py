@@ -9,6 +9,7 @@ registration, state allocation, stepping, state_dict -- is here, once.
 from __future__ import annotations
 
 import inspect
+import math
 import operator
 from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar, Iterable, NamedTuple
@@ -16,6 +17,7 @@ from typing import Any, Callable, ClassVar, Iterable, NamedTuple
 import numpy as np
 
 from .. import _core
+from . import _checks
 
 # Keys a param group may hold besides the hyperparameters.
 _EXTRA_GROUP_KEYS = {"params", "initial_lr"}
@@ -118,9 +120,35 @@ class Optimizer:
         self._key = operator.itemgetter(*self.defaults)  # group -> its hyperparameter values
         self._state_names = rule["state"]
 
+        self._max_norm: float | None = None
+        self._clip_value = math.inf
+        self._skip_nonfinite = False
+        self.skipped_steps = 0  # steps skipped for a non-finite gradient
+        self.last_grad_norm: float | None = None  # global gradient norm of the last step, when computed
+
         groups = _as_groups(params)
         for group in groups:
             self.add_param_group(group)
+
+    def set_gradient_policy(self, *, max_norm: float | None = None, clip_value: float | None = None,
+                            skip_nonfinite: bool = False) -> None:
+        """What every later ``step()`` does to the gradients, inside the update pass.
+
+        ``max_norm``: scale all gradients by ``min(1, max_norm / (norm + 1e-6))``,
+        ``norm`` being the L2 norm over every registered gradient (as
+        ``torch.nn.utils.clip_grad_norm_``), computed by a reduction whose bits do
+        not depend on the thread count. ``clip_value``: then clamp each element to
+        ``[-clip_value, clip_value]`` (``clip_grad_value_``). ``skip_nonfinite``: if
+        any gradient element is NaN or Inf, skip the whole step (parameters, state
+        and step counts untouched) and count it in ``skipped_steps``. Without it, a
+        non-finite gradient is applied unclipped and propagates element-wise.
+        The gradient arrays themselves are never modified.
+        """
+        if max_norm is not None:
+            max_norm = _checks.real("max_norm", max_norm, min=0.0, min_open=True)
+        clip = math.inf if clip_value is None else _checks.real("clip_value", clip_value, min=0.0, min_open=True)
+        self._skip_nonfinite = _checks.flag("skip_nonfinite", skip_nonfinite)
+        self._max_norm, self._clip_value = max_norm, clip
 
     def add_param_group(self, param_group: dict) -> None:
         """Register a group of (param, grad) pairs with its own hyperparameters."""
@@ -176,6 +204,20 @@ class Optimizer:
             for group, is_changed in zip(self.param_groups, changed):
                 if is_changed:
                     self.check_hyper(group)  # all of them, before anything changes
+        clipping = self._max_norm is not None or self._clip_value != math.inf
+        scale = 1.0
+        if self._max_norm is not None or self._skip_nonfinite:
+            squares, finite = 0.0, True
+            for run in runs:
+                s, f = run.plan.gradient_squares()
+                squares, finite = squares + s, finite and f
+            self.last_grad_norm = math.sqrt(squares) if finite else math.nan
+            if not finite:
+                if self._skip_nonfinite:
+                    self.skipped_steps += 1
+                    return loss
+            elif self._max_norm is not None:
+                scale = min(1.0, self._max_norm / (self.last_grad_norm + 1e-6))
         for group, run, is_changed in zip(self.param_groups, runs, changed):
             if is_changed:
                 self._refresh(group, run)
@@ -183,7 +225,10 @@ class Optimizer:
             if scalars:
                 scalars = self.advance_scalars(group, scalars, step)
                 options = self._options(group, run, step, scalars)
-            run.plan.step(options, step)
+            if clipping:
+                run.plan.step(options, step, scale, self._clip_value)
+            else:
+                run.plan.step(options, step)
             run.step, run.scalars = step, scalars
             if run.fresh:
                 run.fresh.clear()
@@ -212,7 +257,7 @@ class Optimizer:
                 state[i] = entry
         groups = [{**{k: v for k, v in g.items() if k != "params"}, "params": list(r.indices)}
                   for g, r in zip(self.param_groups, self._runs)]
-        return {"state": state, "param_groups": groups}
+        return {"state": state, "param_groups": groups, "skipped_steps": self.skipped_steps}
 
     def load_state_dict(self, state_dict: dict) -> None:
         """Restore a state_dict(); checks everything before changing anything."""
@@ -264,7 +309,12 @@ class Optimizer:
             new_scalars.append(dict(zip(self.scalar_state, saved_scalars)) if saved_scalars
                                else self.initial_scalars(candidate))
 
+        skipped = state_dict.get("skipped_steps", 0)
+        if isinstance(skipped, bool) or not isinstance(skipped, int) or skipped < 0:
+            raise ValueError(f"state_dict: skipped_steps must be an integer >= 0, got {skipped!r}")
+
         # Checked: now change things.
+        self.skipped_steps = skipped
         for gi, (group, run) in enumerate(zip(self.param_groups, self._runs)):
             group.update(new_groups[gi])
             run.step, run.scalars = new_steps[gi], new_scalars[gi]

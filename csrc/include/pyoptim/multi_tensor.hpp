@@ -5,42 +5,27 @@
 #include <algorithm>
 
 #include "common.hpp"
+#include "gradient.hpp"
+#include "tensor.hpp"
 
 #ifdef _OPENMP
 #include <omp.h>
 #endif
 
-namespace pyoptim {
-
-// The most state arrays any rule keeps per parameter.
-constexpr int kMaxState = 4;
-
-// One parameter: its values, its gradient and the rule's state arrays (all of
-// `size` elements, contiguous; unused state slots are null). Plain data, shared
-// by every instruction-set build.
-template <class T>
-struct TensorRef {
-  T* param;
-  const T* grad;
-  T* state[kMaxState];
-  std::size_t size;
-};
-
-}  // namespace pyoptim
-
 PYOPTIM_BEGIN_NAMESPACE
-
-// Below this many elements per thread, a thread team costs more than it saves.
-constexpr std::size_t kMinElementsPerThread = std::size_t(1) << 15;
 
 // Work is split on cache-line boundaries so threads never share a line.
 template <class T>
 constexpr std::size_t kSplitGranule = 64 / sizeof(T);
 
 // Updates elements [begin, end) of the tensors seen as one concatenated range.
-template <class Rule, class T>
-void update_range(const typename Rule::template Step<T>& step, const TensorRef<T>* tensors,
-                  std::size_t count, std::size_t begin, std::size_t end) {
+template <class Rule, class T, class Gradient>
+void update_range(const typename Rule::template Step<T>& step, const Gradient& gradient,
+                  const TensorRef<T>* tensors, std::size_t count, std::size_t begin, std::size_t end) {
+  // Local copies: the compiler can then prove that no store to the arrays
+  // changes a per-step scalar, and keep them in registers.
+  const typename Rule::template Step<T> scalars = step;
+  const Gradient reader = gradient;
   std::size_t offset = 0;  // start of tensor t in the concatenated range
   for (std::size_t t = 0; t < count && offset < end; offset += tensors[t].size, ++t) {
     const TensorRef<T>& x = tensors[t];
@@ -49,17 +34,13 @@ void update_range(const typename Rule::template Step<T>& step, const TensorRef<T
     const std::size_t at = lo - offset;
     T* state[kMaxState];
     for (int k = 0; k < kMaxState; ++k) state[k] = x.state[k] ? x.state[k] + at : nullptr;
-    Rule::update(step, hi - lo, x.param + at, x.grad + at, state);
+    Rule::update(scalars, reader, hi - lo, x.param + at, x.grad + at, state);
   }
 }
 
-// One optimizer step of `Rule` over `count` tensors. `options` holds
-// Rule::n_options values in Rule::Option order; `step` counts from 1.
-// Each element's update depends on that element alone, so the result is
-// bit-identical for every thread count.
-template <class Rule, class T>
-void step_tensors(const double* options, std::int64_t step, const TensorRef<T>* tensors,
-                  std::size_t count, int threads) {
+template <class Rule, class T, class Gradient>
+void step_tensors_with(const double* options, std::int64_t step, const Gradient& gradient,
+                       const TensorRef<T>* tensors, std::size_t count, int threads) {
   const typename Rule::template Step<T> scalars(options, step);
   std::size_t total = 0;
   for (std::size_t t = 0; t < count; ++t) total += tensors[t].size;
@@ -74,12 +55,26 @@ void step_tensors(const double* options, std::int64_t step, const TensorRef<T>* 
       const std::size_t granules = (total + kSplitGranule<T> - 1) / kSplitGranule<T>;
       const std::size_t begin = std::min(total, granules * id / n * kSplitGranule<T>);
       const std::size_t end = std::min(total, granules * (id + 1) / n * kSplitGranule<T>);
-      update_range<Rule, T>(scalars, tensors, count, begin, end);
+      update_range<Rule, T>(scalars, gradient, tensors, count, begin, end);
     }
     return;
   }
 #endif
-  update_range<Rule, T>(scalars, tensors, count, 0, total);
+  update_range<Rule, T>(scalars, gradient, tensors, count, 0, total);
+}
+
+// One optimizer step of `Rule` over `count` tensors. `options` holds
+// Rule::n_options values in Rule::Option order; `step` counts from 1; `clip`
+// (scale and clamp each gradient element) is applied within the same pass.
+// Each element's update depends on that element alone, so the result is
+// bit-identical for every thread count.
+template <class Rule, class T>
+void step_tensors(const double* options, std::int64_t step, const TensorRef<T>* tensors,
+                  std::size_t count, int threads, const GradientClip& clip = {}) {
+  if (clip.active())
+    step_tensors_with<Rule, T>(options, step, ClippedGradient<T>(clip), tensors, count, threads);
+  else
+    step_tensors_with<Rule, T>(options, step, RawGradient<T>{}, tensors, count, threads);
 }
 
 PYOPTIM_END_NAMESPACE

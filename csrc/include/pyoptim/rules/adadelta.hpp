@@ -33,8 +33,8 @@ struct Adadelta {
           decay(o[Adadelta::weight_decay] != 0.0) {}
   };
 
-  template <class T>
-  static void update(const Step<T>& s, std::size_t n, T* PYOPTIM_RESTRICT param,
+  template <class T, class Gradient>
+  static void update(const Step<T>& s, const Gradient& in, std::size_t n, T* PYOPTIM_RESTRICT param,
                      const T* PYOPTIM_RESTRICT grad, T* const* state) {
     T* PYOPTIM_RESTRICT sq = state[square_avg];
     T* PYOPTIM_RESTRICT acc = state[acc_delta];
@@ -42,7 +42,7 @@ struct Adadelta {
         [&](auto decay) {
           PYOPTIM_SIMD
           for (std::size_t i = 0; i < n; ++i) {
-            T g = grad[i] * s.grad_sign;
+            T g = in(grad[i]) * s.grad_sign;
             if constexpr (decay) g = g + s.weight_decay * param[i];
             const T v = sq[i] * s.rho + s.one_minus_rho * g * g;
             sq[i] = v;

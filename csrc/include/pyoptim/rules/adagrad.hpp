@@ -34,15 +34,15 @@ struct Adagrad {
           eps_inside(o[Adagrad::eps_inside_sqrt] != 0.0) {}
   };
 
-  template <class T>
-  static void update(const Step<T>& s, std::size_t n, T* PYOPTIM_RESTRICT param,
+  template <class T, class Gradient>
+  static void update(const Step<T>& s, const Gradient& in, std::size_t n, T* PYOPTIM_RESTRICT param,
                      const T* PYOPTIM_RESTRICT grad, T* const* state) {
     T* PYOPTIM_RESTRICT acc = state[sum];
     with_flags(
         [&](auto decay, auto eps_inside) {
           PYOPTIM_SIMD
           for (std::size_t i = 0; i < n; ++i) {
-            T g = grad[i] * s.grad_sign;
+            T g = in(grad[i]) * s.grad_sign;
             if constexpr (decay) g = g + s.weight_decay * param[i];
             const T a = acc[i] + g * g;
             acc[i] = a;

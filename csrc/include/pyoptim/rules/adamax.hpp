@@ -37,8 +37,8 @@ struct Adamax {
           lerp_small(w1 < T(0.5)) {}
   };
 
-  template <class T>
-  static void update(const Step<T>& s, std::size_t n, T* PYOPTIM_RESTRICT param,
+  template <class T, class Gradient>
+  static void update(const Step<T>& s, const Gradient& in, std::size_t n, T* PYOPTIM_RESTRICT param,
                      const T* PYOPTIM_RESTRICT grad, T* const* state) {
     T* PYOPTIM_RESTRICT m = state[exp_avg];
     T* PYOPTIM_RESTRICT u = state[exp_inf];
@@ -46,7 +46,7 @@ struct Adamax {
         [&](auto decay) {
           PYOPTIM_SIMD
           for (std::size_t i = 0; i < n; ++i) {
-            T g = grad[i] * s.grad_sign;
+            T g = in(grad[i]) * s.grad_sign;
             if constexpr (decay) g = g + s.weight_decay * param[i];
             const T mi = lerp(m[i], g, s.w1, s.w1_minus_one, s.lerp_small);
             m[i] = mi;

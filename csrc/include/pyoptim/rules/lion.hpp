@@ -32,13 +32,13 @@ struct Lion {
           neg_lr(T(-o[Lion::lr])) {}
   };
 
-  template <class T>
-  static void update(const Step<T>& s, std::size_t n, T* PYOPTIM_RESTRICT param,
+  template <class T, class Gradient>
+  static void update(const Step<T>& s, const Gradient& in, std::size_t n, T* PYOPTIM_RESTRICT param,
                      const T* PYOPTIM_RESTRICT grad, T* const* state) {
     T* PYOPTIM_RESTRICT m = state[exp_avg];
     PYOPTIM_SIMD
     for (std::size_t i = 0; i < n; ++i) {
-      const T g = grad[i] * s.grad_sign;
+      const T g = in(grad[i]) * s.grad_sign;
       const T c = s.beta1 * m[i] + s.one_minus_beta1 * g;
       // sign(c), keeping NaN as NaN so that a bad gradient stays visible
       const T direction = c > T(0) ? T(1) : (c < T(0) ? T(-1) : c);

@@ -53,8 +53,8 @@ struct NAdam {
     }
   };
 
-  template <class T>
-  static void update(const Step<T>& s, std::size_t n, T* PYOPTIM_RESTRICT param,
+  template <class T, class Gradient>
+  static void update(const Step<T>& s, const Gradient& in, std::size_t n, T* PYOPTIM_RESTRICT param,
                      const T* PYOPTIM_RESTRICT grad, T* const* state) {
     T* PYOPTIM_RESTRICT m = state[exp_avg];
     T* PYOPTIM_RESTRICT v = state[exp_avg_sq];
@@ -63,7 +63,7 @@ struct NAdam {
           PYOPTIM_SIMD
           for (std::size_t i = 0; i < n; ++i) {
             const T p = param[i] * s.param_scale;
-            T g = grad[i] * s.grad_sign;
+            T g = in(grad[i]) * s.grad_sign;
             if constexpr (coupled_decay) g = g + s.weight_decay * p;
             const T mi = lerp(m[i], g, s.w1, s.w1_minus_one, s.lerp_small);
             const T vi = v[i] * s.beta2 + s.one_minus_beta2 * g * g;

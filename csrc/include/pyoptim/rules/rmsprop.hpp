@@ -46,8 +46,8 @@ struct RMSprop {
           lerp_small(one_minus_alpha < T(0.5)) {}
   };
 
-  template <class T>
-  static void update(const Step<T>& s, std::size_t n, T* PYOPTIM_RESTRICT param,
+  template <class T, class Gradient>
+  static void update(const Step<T>& s, const Gradient& in, std::size_t n, T* PYOPTIM_RESTRICT param,
                      const T* PYOPTIM_RESTRICT grad, T* const* state) {
     T* PYOPTIM_RESTRICT sq = state[square_avg];
     T* PYOPTIM_RESTRICT buf = state[momentum_buffer];
@@ -56,7 +56,7 @@ struct RMSprop {
         [&](auto decay, auto use_momentum, auto centered) {
           PYOPTIM_SIMD
           for (std::size_t i = 0; i < n; ++i) {
-            T g = grad[i] * s.grad_sign;
+            T g = in(grad[i]) * s.grad_sign;
             if constexpr (decay) g = g + s.weight_decay * param[i];
             const T v = sq[i] * s.alpha + s.one_minus_alpha * g * g;
             sq[i] = v;

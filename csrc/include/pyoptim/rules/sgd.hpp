@@ -56,15 +56,15 @@ struct SGD {
           classic(o[SGD::classic_momentum] != 0.0) {}
   };
 
-  template <class T>
-  static void update(const Step<T>& s, std::size_t n, T* PYOPTIM_RESTRICT param,
+  template <class T, class Gradient>
+  static void update(const Step<T>& s, const Gradient& in, std::size_t n, T* PYOPTIM_RESTRICT param,
                      const T* PYOPTIM_RESTRICT grad, T* const* state) {
     T* PYOPTIM_RESTRICT buf = state[momentum_buffer];
     with_flags(
         [&](auto decay, auto use_momentum, auto nesterov, auto classic) {
           PYOPTIM_SIMD
           for (std::size_t i = 0; i < n; ++i) {
-            T d = grad[i] * s.grad_sign;
+            T d = in(grad[i]) * s.grad_sign;
             if constexpr (decay) d = d + s.weight_decay * param[i];
             if constexpr (classic) {
               const T v = buf[i] * s.momentum + s.neg_lr_undamped * d;

@@ -1,0 +1,24 @@
+// The plain data the kernels work on. Shared by every instruction-set build.
+#pragma once
+
+#include <cstddef>
+
+namespace pyoptim {
+
+// The most state arrays any rule keeps per parameter.
+constexpr int kMaxState = 4;
+
+// One parameter: its values, its gradient and the rule's state arrays (all of
+// `size` elements, contiguous; unused state slots are null).
+template <class T>
+struct TensorRef {
+  T* param;
+  const T* grad;
+  T* state[kMaxState];
+  std::size_t size;
+};
+
+// Below this many elements per thread, a thread team costs more than it saves.
+constexpr std::size_t kMinElementsPerThread = std::size_t(1) << 15;
+
+}  // namespace pyoptim
