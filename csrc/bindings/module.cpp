@@ -305,6 +305,20 @@ PYBIND11_MODULE(_core, m) {
   }
   m.attr("RULES") = rules;
   m.attr("MAX_STATE") = kMaxState;
+  py::dict build;
+#if defined(__clang__)
+  build["compiler"] = "clang " __clang_version__;
+#elif defined(__GNUC__)
+  build["compiler"] = "gcc " __VERSION__;
+#elif defined(_MSC_VER)
+  build["compiler"] = "msvc " + std::to_string(_MSC_VER);
+#endif
+#ifdef _OPENMP
+  build["openmp"] = _OPENMP;
+#else
+  build["openmp"] = py::none();
+#endif
+  m.attr("BUILD") = build;
 
   m.def("states_used", [](const std::string& rule_name, py::handle options) {
         const RuleInfo& rule = kRules[rule_index(rule_name)];

@@ -8,6 +8,7 @@
 #include "rules/adam.hpp"
 #include "rules/adamax.hpp"
 #include "rules/lion.hpp"
+#include "rules/memory_roof.hpp"
 #include "rules/nadam.hpp"
 #include "rules/radam.hpp"
 #include "rules/rmsprop.hpp"
@@ -22,4 +23,5 @@
   X(NAdam)                       \
   X(RAdam)                       \
   X(Adamax)                      \
-  X(Lion)
+  X(Lion)                        \
+  X(MemoryRoof)

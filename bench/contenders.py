@@ -1,0 +1,90 @@
+"""The implementations the benchmarks race: pyoptim, its NumPy reference,
+torch.optim (for-loop and fused), and each rule's memory roof."""
+
+from __future__ import annotations
+
+import numpy as np
+
+import pyoptim
+from pyoptim import _core, kernels, reference
+
+try:
+    import torch
+except ImportError:  # torch is optional
+    torch = None
+
+# Hyperparameters the speed benchmarks use: defaults, plus momentum for SGD.
+BENCH_HYPER = {"SGD": {"momentum": 0.9}}
+TORCH_TWIN = {"SGD": "SGD", "Adam": "Adam", "AdamW": "AdamW", "Adagrad": "Adagrad", "RMSprop": "RMSprop",
+              "Adadelta": "Adadelta", "NAdam": "NAdam", "RAdam": "RAdam", "Adamax": "Adamax"}
+IMPLS = ("pyoptim", "numpy", "torch", "torch_fused", "roof")
+
+
+def rules():
+    return sorted(pyoptim.Optimizer.registry)
+
+
+def hyper(rule: str) -> dict:
+    return dict(BENCH_HYPER.get(rule, {}))
+
+
+def state_count(rule: str) -> int:
+    """How many state arrays the rule reads and writes with the benchmark's hyperparameters."""
+    cls = pyoptim.Optimizer.registry[rule]
+    group = {**cls.default_hyper(), **hyper(rule)}
+    cls.check_hyper(group)
+    from pyoptim.optim.optimizer import StepContext
+    options = cls.kernel_options(group, StepContext(2, frozenset(), cls.advance_scalars(
+        group, cls.initial_scalars(group), 2)))
+    names = _core.RULES[cls.rule]["options"]
+    return sum(_core.states_used(cls.rule, tuple(float(options[n]) for n in names)))
+
+
+def bytes_per_element(rule: str, itemsize: int = 4) -> int:
+    """Reads of param, grad and states plus writes of param and states."""
+    k = state_count(rule)
+    return itemsize * ((2 + k) + (1 + k))
+
+
+def make_step(impl: str, rule: str, sizes: list, threads: int, seed: int = 0):
+    """A zero-argument function performing one step of `rule` over float32 tensors
+    of the given sizes, or None where the contender lacks the rule."""
+    rng = np.random.default_rng(seed)
+    params = [rng.standard_normal(n).astype(np.float32) for n in sizes]
+    grads = [(0.01 * rng.standard_normal(n)).astype(np.float32) for n in sizes]
+    cls, h = pyoptim.Optimizer.registry[rule], hyper(rule)
+    if impl == "pyoptim":
+        pyoptim.set_num_threads(threads)
+        return pyoptim.Optimizer.registry[rule](list(zip(params, grads)), **h).step
+    if impl == "roof":
+        pyoptim.set_num_threads(threads)
+        k = state_count(rule)
+        plan = _core.StepPlan("memory_roof", [(p, g) + tuple(np.zeros_like(p) for _ in range(k))
+                                              + (None,) * (4 - k) for p, g in zip(params, grads)])
+        return lambda: plan.step((float(k),), 1)
+    if impl == "numpy":
+        fn = getattr(reference, f"{rule.lower()}_step")
+        group = {**cls.default_hyper(), **h}
+        states = [[cls.initial_state(s, p, group) for s in kernels.state_names(cls.rule)] for p in params]
+        counter = {"t": 0, "scalars": [{} for _ in params]}
+
+        def numpy_step():
+            counter["t"] += 1
+            for i, (p, g, s) in enumerate(zip(params, grads, states)):
+                counter["scalars"][i] = fn(p, g, *s, step=counter["t"], **h, **counter["scalars"][i]) or {}
+        return numpy_step
+    if impl in ("torch", "torch_fused"):
+        if torch is None or rule not in TORCH_TWIN:
+            return None
+        torch.set_num_threads(threads)
+        tparams = [torch.from_numpy(p) for p in params]
+        for p, g in zip(tparams, grads):
+            p.grad = torch.from_numpy(g)
+        extra = {"fused": True} if impl == "torch_fused" else {"foreach": False}
+        try:
+            opt = getattr(torch.optim, TORCH_TWIN[rule])(tparams, **h, **extra)
+            opt.step()
+        except (RuntimeError, TypeError, ValueError):
+            return None  # no fused CPU kernel for this rule
+        return opt.step
+    raise ValueError(f"impl: unknown contender {impl!r}")
