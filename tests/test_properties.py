@@ -1,0 +1,87 @@
+"""Property-based tests (hypothesis): every rule against the NumPy reference over
+random sizes, offsets, dtypes and hyperparameters inside their valid ranges, and
+every hyperparameter check outside them."""
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+
+import pyoptim
+from pyoptim import kernels, reference
+from rule_cases import initial_states
+
+NAMES = sorted(pyoptim.Optimizer.registry)
+unit = st.floats(0.0, 0.999)
+
+# Valid values, by hyperparameter name (shared by every rule that has it).
+VALID = {
+    "lr": st.floats(0.0, 1.0), "eps": st.floats(1e-10, 1e-2), "weight_decay": st.floats(0.0, 0.5),
+    "momentum": st.floats(0.0, 0.99), "dampening": st.floats(0.0, 1.0), "alpha": st.floats(0.0, 1.0),
+    "rho": st.floats(0.0, 1.0), "lr_decay": st.floats(0.0, 1.0), "initial_accumulator_value": st.floats(0.0, 1.0),
+    "momentum_decay": st.floats(0.0, 0.1), "betas": st.tuples(unit, unit),
+    "momentum_init": st.sampled_from(["grad", "zeros"]),
+}
+# Invalid values and the exception they raise.
+INVALID = {
+    "lr": st.floats(max_value=-1e-12, allow_infinity=False), "eps": st.floats(max_value=0.0),
+    "weight_decay": st.floats(max_value=-1e-12, allow_infinity=False), "momentum": st.floats(max_value=-1e-12),
+    "alpha": st.floats(min_value=1.0 + 1e-9, allow_infinity=False), "rho": st.floats(max_value=-1e-12),
+    "lr_decay": st.floats(max_value=-1e-12), "initial_accumulator_value": st.floats(max_value=-1e-12),
+    "momentum_decay": st.floats(max_value=-1e-12),
+    "betas": st.tuples(st.floats(min_value=1.0), unit) | st.tuples(unit, st.floats(max_value=-1e-12)),
+}
+
+
+def hyper_strategy(name):
+    defaults = pyoptim.Optimizer.registry[name].default_hyper()
+    fields = {k: (VALID[k] if k in VALID else st.booleans()) for k in defaults}
+    return st.fixed_dictionaries(fields)
+
+
+def valid(name, hyper):
+    try:
+        pyoptim.Optimizer.registry[name].check_hyper(dict(hyper))
+        return True
+    except ValueError:
+        return False
+
+
+@pytest.mark.parametrize("name", NAMES)
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data(), n=st.integers(1, 3000), offset=st.integers(0, 3),
+       dtype=st.sampled_from([np.float32, np.float64]), steps=st.integers(1, 4), seed=st.integers(0, 2**32 - 1))
+def test_kernel_equals_reference(name, data, n, offset, dtype, steps, seed):
+    hyper = data.draw(hyper_strategy(name))
+    assume(valid(name, hyper))
+    rng = np.random.default_rng(seed)
+    param = rng.standard_normal(n + offset).astype(dtype)[offset:]
+    states = []
+    for start in initial_states(name, param, hyper):
+        s = np.empty(n + offset, dtype)[offset:]
+        s[...] = start
+        states.append(s)
+    param_ref, states_ref = param.copy(), [s.copy() for s in states]
+    kernel, ref = getattr(kernels, f"{name.lower()}_step"), getattr(reference, f"{name.lower()}_step")
+    scalars = scalars_ref = {}
+    with np.errstate(all="ignore"):
+        for t in range(1, steps + 1):
+            grad = rng.standard_normal(n).astype(dtype)
+            scalars = kernel(param, grad, *states, step=t, **hyper, **scalars) or {}
+            scalars_ref = ref(param_ref, grad, *states_ref, step=t, **hyper, **scalars_ref) or {}
+    np.testing.assert_array_equal(param, param_ref)
+    for s, r in zip(states, states_ref):
+        np.testing.assert_array_equal(s, r)
+
+
+@pytest.mark.parametrize("name", NAMES)
+@settings(max_examples=30, deadline=None)
+@given(data=st.data())
+def test_out_of_range_hyperparameters_are_refused(name, data):
+    cls = pyoptim.Optimizer.registry[name]
+    key = data.draw(st.sampled_from(sorted(k for k in cls.default_hyper() if k in INVALID)))
+    value = data.draw(INVALID[key])
+    param, grad = np.ones(4), np.ones(4)
+    with pytest.raises(ValueError, match=key):
+        cls([(param, grad)], **{key: value})
+    np.testing.assert_array_equal(param, 1.0)
