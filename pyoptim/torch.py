@@ -29,7 +29,7 @@ __all__ = []
 class PyoptimTorchOptimizer(torch.optim.Optimizer):
     """Base class: a torch optimizer driven by a pyoptim rule (``rule_class``)."""
 
-    rule_class: type = _PyoptimOptimizer
+    rule_class: type[_PyoptimOptimizer] = _PyoptimOptimizer
 
     def __init__(self, params, **hyper):
         cls = self.rule_class
@@ -124,14 +124,13 @@ def _check_tensor(t: torch.Tensor, what: str) -> None:
         raise ValueError(f"{what}: expected a contiguous tensor")
 
 
-def _torch_class(rule_class: type) -> type:
+def _torch_class(rule_class: type[_PyoptimOptimizer]) -> type:
     hyper = rule_class.default_hyper()
 
     def __init__(self, params, **kwargs):
         PyoptimTorchOptimizer.__init__(self, params, **kwargs)
 
-    sig = inspect.signature(rule_class.__init__)
-    __init__.__signature__ = sig
+    __init__.__signature__ = inspect.signature(rule_class.__init__)  # type: ignore[attr-defined, misc]
     doc = (f"torch.optim interface to pyoptim.{rule_class.__name__} (CPU tensors, zero-copy).\n\n"
            + (rule_class.__doc__ or ""))
     return type(rule_class.__name__, (PyoptimTorchOptimizer,),

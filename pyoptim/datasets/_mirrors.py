@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import http.client
 import socket
 import urllib.error
@@ -60,7 +62,7 @@ def fetch_from_mirrors(files: Sequence[Tuple[str, str]], destination: Path, *, m
             url = base + remote_file
             try:
                 _download(url, destination / remote_file, timeout=timeout,
-                          verify=lambda temp_path, name=name: verify(name, temp_path), show_progress=show_progress)
+                          verify=functools.partial(verify, name), show_progress=show_progress)
                 break
             except (urllib.error.HTTPError, _IncompleteDownload, http.client.HTTPException) as error:
                 problems.append(f"{url}: {_describe(error)}")

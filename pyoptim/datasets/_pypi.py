@@ -160,7 +160,7 @@ def _numpy_array_globals() -> Dict[Tuple[str, str], object]:
     try:  # NumPy 2 moved the implementation to numpy._core; pickles name either module
         from numpy._core.multiarray import _reconstruct
     except ImportError:
-        from numpy.core.multiarray import _reconstruct
+        from numpy.core.multiarray import _reconstruct  # type: ignore[no-redef]
     return {
         ("numpy.core.multiarray", "_reconstruct"): _reconstruct,
         ("numpy._core.multiarray", "_reconstruct"): _reconstruct,

@@ -65,7 +65,7 @@ def read_idx(path: PathLike, *, sha256: bool = False) -> tuple[np.ndarray, str |
     with open(path, "rb") as raw:
         compressed = raw.read(2) == _GZIP_MAGIC
         raw.seek(0)
-        stream: BinaryIO = gzip.GzipFile(fileobj=raw, mode="rb") if compressed else raw
+        stream: BinaryIO = gzip.GzipFile(fileobj=raw, mode="rb") if compressed else raw  # type: ignore[assignment]
         try:
             array = _parse(stream, path, hasher)
         except EOFError as error:

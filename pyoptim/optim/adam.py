@@ -47,7 +47,7 @@ class Adam(Optimizer):
         _checks.real("weight_decay", group["weight_decay"], min=0.0)
         _checks.flags(group, "amsgrad", "maximize", "eps_hat", *cls._extra_flags)
 
-    _extra_flags = ("decoupled_weight_decay",)
+    _extra_flags: tuple = ("decoupled_weight_decay",)
 
     @classmethod
     def kernel_options(cls, group: dict, context) -> dict:

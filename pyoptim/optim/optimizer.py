@@ -173,7 +173,7 @@ class Optimizer:
         first = len(self._pairs)
         run = _GroupRun(indices=list(range(first, first + len(group["params"]))),
                         scalars=self.initial_scalars(group))
-        states = {i: {} for i in run.indices}
+        states: dict[int, dict] = {i: {} for i in run.indices}
         options = self._options(group, run)
         used = _core.states_used(self.rule, options)
         for i, (param, _) in zip(run.indices, group["params"]):
