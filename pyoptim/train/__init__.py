@@ -1,0 +1,31 @@
+"""Training pyoptim.nn models: data preparation, the training loop, schedules, comparisons.
+
+::
+
+    from pyoptim import nn, train
+    data, test = train.load_mnist_splits("path/to/mnist")
+    model = nn.mlp(784, (128,), 10)
+    opt = train.make_optimizer("adam", model.parameters(), lr=1e-3)
+    history = train.fit(model, opt, data, epochs=5, batch_size=64, validation_fraction=0.1,
+                        scheduler=train.make_scheduler("cosine", opt, epochs=5))
+"""
+
+from .batches import FULL_BATCH, Batches, resolve_batch_size
+from .compare import RuleResult, compare_rules
+from .data import Split, binary_digits, limit, load_mnist_splits, split_validation
+from .history import History
+from .loop import fit
+from .optimizers import (TUNED_LR, RuleEntry, comparison_entries, default_lr, make_optimizer, optimizer_class,
+                         optimizer_names, parse_hyper_value)
+from .progress import ProgressBar
+from .report import markdown_table, plot_curves, write_markdown
+from .schedules import SCHEDULES, make_scheduler
+
+__all__ = [
+    "Split", "binary_digits", "split_validation", "limit", "load_mnist_splits",
+    "Batches", "FULL_BATCH", "resolve_batch_size", "History", "fit", "ProgressBar",
+    "SCHEDULES", "make_scheduler",
+    "TUNED_LR", "RuleEntry", "comparison_entries", "default_lr", "make_optimizer", "optimizer_class",
+    "optimizer_names", "parse_hyper_value",
+    "RuleResult", "compare_rules", "markdown_table", "write_markdown", "plot_curves",
+]

@@ -1,0 +1,137 @@
+"""The training loop: epochs of batches, evaluation, schedules, early stopping."""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Callable
+
+import numpy as np
+
+from ..lr_scheduler import LRScheduler, ReduceLROnPlateau
+from ..nn import Sequential
+from ..nn.sequential import DEFAULT_EVAL_BATCH
+from ..optim import Optimizer
+from .batches import Batches
+from .data import Split, split_validation
+from .history import History
+
+BatchCallback = Callable[[int, int, float], None]  # (batches done, batches per epoch, batch loss)
+EpochCallback = Callable[[History], None]
+
+
+def fit(model: Sequential, optimizer: Optimizer, train: Split, *, epochs: int, batch_size=64,
+        validation: Split | None = None, validation_fraction: float = 0.0,
+        scheduler: LRScheduler | ReduceLROnPlateau | None = None,
+        early_stopping_patience: int | None = None, seed: int | None = 0,
+        eval_batch_size: int = DEFAULT_EVAL_BATCH,
+        on_batch: BatchCallback | None = None, on_epoch: EpochCallback | None = None) -> History:
+    """Train `model` with `optimizer` (built over ``model.parameters()``) and return the History.
+
+    Batch modes: ``batch_size="full"`` is full-batch gradient descent (one
+    step per epoch), ``1`` is stochastic gradient descent, any other int is
+    mini-batch; batches are reshuffled every epoch from `seed`.
+
+    Validation: pass `validation`, or hold `validation_fraction` of `train`
+    out (seeded). `scheduler` steps once per epoch, after it; a
+    ReduceLROnPlateau steps on the validation loss (the training loss
+    without validation). With `early_stopping_patience` = p, training stops
+    after p epochs without a lower validation loss, and the weights of the
+    best epoch are restored (also when all epochs run).
+    """
+    _check_fit_args(model, optimizer, epochs, early_stopping_patience, scheduler)
+    if validation is not None and validation_fraction:
+        raise ValueError("validation, validation_fraction: give one or the other, not both")
+    if validation_fraction:
+        train, validation = split_validation(train, validation_fraction, seed=seed)
+    if early_stopping_patience is not None and validation is None:
+        raise ValueError("early_stopping_patience: early stopping needs a validation split "
+                         "(validation or validation_fraction > 0)")
+    model.loss.check_targets(train.y, len(train), model.n_outputs)  # once here, not per batch
+    batches = Batches(train, batch_size, seed=seed)
+    n_batches = len(batches)
+    history = History()
+    best_weights = np.empty_like(model.flat.params) if early_stopping_patience is not None else None
+    epochs_without_improvement = 0
+    start = time.perf_counter()
+
+    for epoch in range(1, epochs + 1):
+        epoch_start = time.perf_counter()
+        lr = optimizer.param_groups[0]["lr"]
+        loss_sum, correct, seen, has_classes = 0.0, 0, 0, True
+        for done, (xb, yb) in enumerate(batches.epoch(), 1):
+            loss, hits = model.loss_and_grad(xb, yb)
+            if not math.isfinite(loss):
+                history.diverged = True
+                break
+            optimizer.step()
+            m = xb.shape[0]
+            loss_sum += loss * m
+            seen += m
+            if hits is None:
+                has_classes = False
+            else:
+                correct += hits
+            if on_batch is not None:
+                on_batch(done, n_batches, loss)
+        if history.diverged:
+            break
+        train_end = time.perf_counter()
+
+        val_loss, val_accuracy = (model.evaluate(validation.x, validation.y, batch_size=eval_batch_size)
+                                  if validation is not None else (None, None))
+        train_loss = loss_sum / seen
+        monitored = train_loss if val_loss is None else val_loss
+        improved = history.best_loss is None or monitored < history.best_loss
+        if improved:
+            history.best_loss, history.best_epoch = monitored, epoch
+        if best_weights is not None:
+            if improved:
+                np.copyto(best_weights, model.flat.params)
+                epochs_without_improvement = 0
+            else:
+                epochs_without_improvement += 1
+
+        if isinstance(scheduler, ReduceLROnPlateau):
+            scheduler.step(monitored)
+        elif scheduler is not None:
+            scheduler.step()
+        end = time.perf_counter()
+        history.epoch.append(epoch)
+        history.train_loss.append(train_loss)
+        history.train_accuracy.append(correct / seen if has_classes else None)
+        history.val_loss.append(val_loss)
+        history.val_accuracy.append(val_accuracy)
+        history.lr.append(lr)
+        history.train_seconds.append(train_end - epoch_start)
+        history.epoch_seconds.append(end - epoch_start)
+        history.elapsed_seconds.append(end - start)
+        if on_epoch is not None:
+            on_epoch(history)
+        if early_stopping_patience is not None and epochs_without_improvement >= early_stopping_patience:
+            history.stopped_early = epoch < epochs
+            break
+
+    if best_weights is not None and history.best_epoch is not None:
+        model.set_weights(best_weights)
+        history.restored_best = True
+    return history
+
+
+def _check_fit_args(model, optimizer, epochs, patience, scheduler) -> None:
+    if not isinstance(model, Sequential):
+        raise TypeError(f"model: expected a pyoptim.nn.Sequential, got {type(model).__name__}")
+    if not isinstance(optimizer, Optimizer):
+        raise TypeError(f"optimizer: expected a pyoptim optimizer, got {type(optimizer).__name__}")
+    if not any(p is model.flat.params for group in optimizer.param_groups for p, _ in group["params"]):
+        raise ValueError("optimizer: it does not update this model; build it over model.parameters()")
+    if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 1:
+        raise ValueError(f"epochs: expected an int >= 1, got {epochs!r}")
+    if patience is not None and (isinstance(patience, bool) or not isinstance(patience, (int, np.integer))
+                                 or patience < 1):
+        raise ValueError(f"early_stopping_patience: expected an int >= 1 or None, got {patience!r}")
+    if scheduler is not None:
+        if not isinstance(scheduler, (LRScheduler, ReduceLROnPlateau)):
+            raise TypeError(f"scheduler: expected a pyoptim.lr_scheduler scheduler, got {type(scheduler).__name__}")
+        if scheduler.optimizer is not optimizer:
+            raise ValueError("scheduler: it belongs to another optimizer")
