@@ -205,8 +205,10 @@ def main(argv=None) -> int:
     for threads, seconds in thread_speeds(data):
         emit(f"| {threads} | {seconds:.2f} |")
     emit()
-    emit("With more than one kernel thread, the idle OpenMP threads wait actively between steps, on the cores "
-         "that NumPy's BLAS threads need for the next forward pass.")
+    emit("The kernel threads share the cores with NumPy's BLAS threads. pyoptim keeps OpenMP's idle workers "
+         "from spinning long between steps (GOMP_SPINCOUNT=3000 unless the user sets it; with libgomp's default "
+         "an epoch with 2 threads took 3.6 s instead of 0.2 s), and runs updates below 64K elements per thread "
+         "on one thread.")
     if args.sweep:
         emit()
         emit("## Learning-rate sweep behind `pyoptim.train.TUNED_LR`")

@@ -32,10 +32,6 @@ DEFAULT_COMPARE_DIR = "./pyoptim-compare"
 COMPARE_EPOCHS = 10
 COMPARE_BATCH = 128
 MODELS = ("logreg", "binary-logreg", "mlp")
-# Measured on 2 cores (bench/mnist_figures.py): with 2 kernel threads, the OpenMP
-# threads spin between steps and starve NumPy's BLAS threads, and an MLP epoch
-# takes ~25x longer; one kernel thread loses nothing at MNIST's model sizes.
-DEFAULT_KERNEL_THREADS = 1
 # make_scheduler's arguments that are options of the same name.
 SCHEDULE_OPTIONS = ("step_size", "gamma", "eta_min", "warmup_epochs", "warmup_start_factor")
 # Options of their own that a rule's hyperparameter of the same name cannot take over (use --opt).
@@ -110,9 +106,8 @@ def _add_training_options(p: argparse.ArgumentParser, *, epochs: int, batch: int
                         "and restore the best weights (default: off)")
     g.add_argument("--seed", type=int, default=0, help="seeds the initial weights, the split and the batch order")
     g.add_argument("--threads", type=int, default=None,
-                   help="threads for pyoptim's update kernels (pyoptim.set_num_threads; default: "
-                        f"{DEFAULT_KERNEL_THREADS}: an MNIST model's update takes ~20 us on one thread, and "
-                        "OpenMP threads waiting between steps slow NumPy's BLAS threads down)")
+                   help="threads for pyoptim's update kernels (pyoptim.set_num_threads; default: the "
+                        "library's, all cores; updates under 64K elements per thread run on one)")
     g.add_argument("--data-dir", type=Path, default=None, help="MNIST directory (passed to load_mnist)")
     s = p.add_argument_group("learning-rate schedule (stepped once per epoch)")
     from .train.schedules import SCHEDULES
@@ -289,9 +284,9 @@ def _checked(what: str, build, names: tuple = ()):
 
 @contextmanager
 def _kernel_threads(threads: int | None):
-    """Run with `threads` kernel threads (default 1, see --threads); restore the setting after."""
+    """Run with `threads` kernel threads (default: unchanged); restore the setting after."""
     previous = get_num_threads()
-    set_num_threads(threads or DEFAULT_KERNEL_THREADS)
+    set_num_threads(threads or previous)
     try:
         yield
     finally:
@@ -466,7 +461,7 @@ def run_compare(args) -> int:
     setup = [f"model: {_describe_model(args, probe)}",
              f"{len(train)} training samples, {len(validation) if validation else 0} validation, "
              f"{len(test)} test; batch size {args.batch_size}; {args.epochs} epochs; schedule {args.schedule}; "
-             f"seed {args.seed}; kernel threads {args.threads or DEFAULT_KERNEL_THREADS}",
+             f"seed {args.seed}; kernel threads {args.threads or get_num_threads()}",
              "every rule starts from the same initial weights and sees the same batches in the same order",
              f"command: `pyoptim compare{''.join(' ' + a for a in args.argv)}`",
              f"total time {elapsed:.1f} s"]

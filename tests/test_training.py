@@ -303,7 +303,7 @@ def mnist_full(mnist_dir):
 
 @pytest.fixture
 def one_kernel_thread():
-    """Train as the CLI does: one kernel thread (see DEFAULT_KERNEL_THREADS in pyoptim/cli.py)."""
+    """One kernel thread: the results do not depend on it, and the model's updates are too small to gain."""
     previous = pyoptim.get_num_threads()
     pyoptim.set_num_threads(1)
     yield
