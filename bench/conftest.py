@@ -1,6 +1,9 @@
 """Benchmarks: run on purpose (``python bench/report.py``, or
 ``python -m pytest bench -m benchmark``); never pass/fail on time."""
 
+import os
+from pathlib import Path
+
 import pytest
 
 
@@ -34,3 +37,13 @@ def pytest_benchmark_update_machine_info(config, machine_info):
     except ImportError:
         info["blas"] = None
     machine_info["pyoptim"] = info
+
+
+@pytest.fixture(scope="session")
+def mnist_dir() -> Path:
+    """The real MNIST files beside the repository (shared/data/mnist) or $PYOPTIM_TEST_MNIST_DIR."""
+    override = os.environ.get("PYOPTIM_TEST_MNIST_DIR")
+    directory = Path(override) if override else Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
+    if not directory.is_dir():
+        pytest.skip(f"MNIST not found at {directory}; set PYOPTIM_TEST_MNIST_DIR")
+    return directory

@@ -12,6 +12,8 @@
 #include <string>
 #include <vector>
 
+#include <pyoptim/nn/softmax_cross_entropy.hpp>
+
 #include "dispatch.hpp"
 
 namespace py = pybind11;
@@ -271,6 +273,50 @@ class StepPlan {
   std::atomic<bool> busy_{false};
 };
 
+template <class T, class Label>
+py::tuple cross_entropy_typed(const py::array& logits, const py::array& labels, py::handle grad, std::size_t n,
+                              std::size_t k) {
+  T* grad_data = nullptr;
+  if (!grad.is_none()) grad_data = static_cast<T*>(py::reinterpret_borrow<py::array>(grad).mutable_data());
+  const T* z = static_cast<const T*>(logits.data());
+  const Label* y = static_cast<const Label*>(labels.data());
+  nn::CrossEntropyResult r;
+  {
+    py::gil_scoped_release release;
+    r = nn::softmax_cross_entropy<T, Label>(z, y, n, k, grad_data, T(1) / T(n));
+  }
+  return py::make_tuple(r.loss_sum / double(n), r.correct);
+}
+
+// (mean loss, correct count); writes the gradient of the mean loss into `grad`.
+py::tuple softmax_cross_entropy(py::handle logits_obj, py::handle labels_obj, py::handle grad_obj) {
+  DType dtype, other;
+  py::array logits = checked_array(logits_obj, "logits", false, &dtype);
+  if (logits.ndim() != 2 || !(logits.flags() & py::array::c_style) || logits.shape(0) < 1 || logits.shape(1) < 1)
+    throw py::value_error("logits: expected a non-empty C-contiguous (n, k) array");
+  const std::size_t n = std::size_t(logits.shape(0)), k = std::size_t(logits.shape(1));
+  if (!py::isinstance<py::array>(labels_obj))
+    throw py::type_error("labels: expected a numpy.ndarray of int64, got " + type_name(labels_obj));
+  auto labels = py::reinterpret_borrow<py::array>(labels_obj);
+  if (!labels.dtype().equal(py::dtype::of<std::int64_t>()) || labels.ndim() != 1 ||
+      std::size_t(labels.shape(0)) != n || !(labels.flags() & py::array::c_style))
+    throw py::type_error("labels: expected a contiguous int64 array of shape (" + std::to_string(n) + ",)");
+  const std::int64_t* y = static_cast<const std::int64_t*>(labels.data());
+  for (std::size_t r = 0; r < n; ++r)
+    if (y[r] < 0 || std::size_t(y[r]) >= k)
+      throw py::value_error("labels: expected class labels in [0, " + std::to_string(k) + "), got " +
+                            std::to_string(y[r]));
+  if (!grad_obj.is_none()) {
+    py::array grad = checked_array(grad_obj, "grad", true, &other);
+    if (other != dtype || grad.ndim() != 2 || grad.shape(0) != logits.shape(0) || grad.shape(1) != logits.shape(1) ||
+        !(grad.flags() & py::array::c_style))
+      throw py::value_error("grad: expected a C-contiguous array of the logits' shape and dtype");
+    if (grad.data() == logits.data()) throw py::value_error("grad: must not be the logits array itself");
+  }
+  if (dtype == DType::f32) return cross_entropy_typed<float, std::int64_t>(logits, labels, grad_obj, n, k);
+  return cross_entropy_typed<double, std::int64_t>(logits, labels, grad_obj, n, k);
+}
+
 py::dict simd_info() {
   py::dict info;
   info["active"] = active_kernels().isa;
@@ -342,6 +388,10 @@ PYBIND11_MODULE(_core, m) {
            "(sum of squared gradient elements, all finite?), independent of the thread count.")
       .def("__len__", &StepPlan::size);
 
+  m.def("softmax_cross_entropy", &softmax_cross_entropy, py::arg("logits"), py::arg("labels"),
+        py::arg("grad") = py::none(),
+        "(mean softmax cross-entropy, number of correct argmax predictions) of (n, k) logits\n"
+        "against int64 labels; writes the mean loss's gradient into `grad` when given.");
   m.def("simd_info", &simd_info, "Which instruction-set build runs, and which are available.");
   m.def("select_simd",
         [](const std::string& limit) {

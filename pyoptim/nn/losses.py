@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import _core
+
 
 class Loss:
     """Base class of the losses."""
@@ -32,6 +34,12 @@ class Loss:
     def count_correct(self, outputs: np.ndarray, targets: np.ndarray, work: dict) -> int | None:
         """How many samples the outputs classify correctly (None where that means nothing)."""
         return None
+
+    def evaluate_batch(self, outputs: np.ndarray, targets: np.ndarray, grad: np.ndarray | None,
+                       work: dict) -> tuple:
+        """``(value_and_grad(...), count_correct(...))``, fused where a loss can."""
+        correct = self.count_correct(outputs, targets, work)
+        return self.value_and_grad(outputs, targets, grad, work), correct
 
     def probabilities(self, outputs: np.ndarray) -> np.ndarray:
         raise TypeError(f"predict_proba: a model trained with {type(self).__name__} has no class "
@@ -63,44 +71,18 @@ class SoftmaxCrossEntropy(Loss):
         _check_labels(targets, batch, 0, width - 1)
 
     def workspace(self, batch, width, dtype) -> dict:
-        return {
-            "row_starts": np.arange(batch, dtype=np.intp) * width,  # flat index of each row's first logit
-            "label_at": np.empty(batch, dtype=np.intp),
-            "picked": np.empty(batch, dtype=dtype),
-            "row_max": np.empty((batch, 1), dtype=dtype),
-            "row_sum": np.empty((batch, 1), dtype=dtype),
-            "exp": np.empty((batch, width), dtype=dtype),
-            "row_wide": np.empty((batch, width), dtype=dtype),  # a per-row value repeated across the row
-            "predicted": np.empty(batch, dtype=np.intp),
-            "hits": np.empty(batch, dtype=bool),
-        }
+        return {"predicted": np.empty(batch, dtype=np.intp), "hits": np.empty(batch, dtype=bool)}
 
+    # One C++ pass per row (pyoptim/nn/softmax_cross_entropy.hpp): max, exp, sum,
+    # log, gradient and argmax; NumPy needed a dozen calls, which on small batches
+    # cost more than the whole optimizer step.
     def value_and_grad(self, outputs, targets, grad, work) -> float:
-        batch = outputs.shape[0]
-        e = work["exp"] if grad is None else grad
-        row_max, row_sum, picked, label_at = work["row_max"], work["row_sum"], work["picked"], work["label_at"]
-        row_wide = work["row_wide"]
-        np.max(outputs, axis=1, keepdims=True, out=row_max)
-        # Broadcast with copyto: a broadcasting ufunc would allocate an iteration buffer per call.
-        np.copyto(row_wide, row_max)
-        np.subtract(outputs, row_wide, out=e)
-        np.add(work["row_starts"], targets, out=label_at, casting="unsafe")
-        flat = e.reshape(-1)
-        np.take(flat, label_at, out=picked, mode="clip")  # z[label] - max
-        np.exp(e, out=e)
-        np.sum(e, axis=1, keepdims=True, out=row_sum)
-        np.log(row_sum, out=row_max)
-        np.subtract(row_max[:, 0], picked, out=picked)
-        value = float(np.sum(picked, dtype=np.float64)) / batch
-        if grad is not None:
-            # (softmax - onehot) / batch, with the 1/batch folded into the normalisation.
-            np.multiply(row_sum, batch, out=row_sum)
-            np.copyto(row_wide, row_sum)
-            np.divide(e, row_wide, out=e)
-            np.take(flat, label_at, out=picked, mode="clip")
-            np.subtract(picked, 1.0 / batch, out=picked)
-            np.put(flat, label_at, picked, mode="clip")
-        return value
+        return self.evaluate_batch(outputs, targets, grad, work)[0]
+
+    def evaluate_batch(self, outputs, targets, grad, work) -> tuple:
+        labels = targets if targets.dtype == np.int64 else targets.astype(np.int64)
+        value, correct = _core.softmax_cross_entropy(np.ascontiguousarray(outputs), labels, grad)
+        return value, int(correct)
 
     def count_correct(self, outputs, targets, work) -> int:
         return _count_argmax_hits(outputs, targets, work)

@@ -109,20 +109,23 @@ class Sequential:
         self._forward(x, ws)
         return ws.outputs[-1]
 
-    def loss_and_grad(self, x: np.ndarray, y: np.ndarray) -> tuple:
+    def loss_and_grad(self, x: np.ndarray, y: np.ndarray, *, check_targets: bool = True) -> tuple:
         """Forward and backward over one batch: ``(mean loss, number classified correctly)``.
 
         The gradients are written (not accumulated) into ``model.flat.grads``;
         the count is None for a loss without classes (MSE on float targets).
+        ``check_targets=False`` skips the check of `y` (a training loop that
+        checked all its targets once; on small batches the check costs more
+        than the loss).
         """
         self._check_inputs(x)
         n = x.shape[0]
-        self.loss.check_targets(y, n, self.n_outputs)
+        if check_targets:
+            self.loss.check_targets(y, n, self.n_outputs)
         ws = self._workspace(n)
         self._forward(x, ws)
         outputs = ws.outputs[-1]
-        correct = self.loss.count_correct(outputs, y, ws.loss_work)
-        value = self.loss.value_and_grad(outputs, y, ws.grads[-1], ws.loss_work)
+        value, correct = self.loss.evaluate_batch(outputs, y, ws.grads[-1], ws.loss_work)
         for i in range(len(self.layers) - 1, -1, -1):
             layer_input = x if i == 0 else ws.outputs[i - 1]
             if not self._needs_input_grad[i]:
@@ -143,8 +146,8 @@ class Sequential:
             xb, yb = x[start:start + batch_size], y[start:start + batch_size]
             ws = self._workspace(xb.shape[0])
             self._forward(xb, ws)
-            hits = self.loss.count_correct(ws.outputs[-1], yb, ws.loss_work)
-            total_loss += self.loss.value_and_grad(ws.outputs[-1], yb, None, ws.loss_work) * xb.shape[0]
+            value, hits = self.loss.evaluate_batch(ws.outputs[-1], yb, None, ws.loss_work)
+            total_loss += value * xb.shape[0]
             if hits is None:
                 has_classes = False
             else:
