@@ -50,8 +50,8 @@ def make_step(impl: str, rule: str, sizes: list, threads: int, seed: int = 0):
     """A zero-argument function performing one step of `rule` over float32 tensors
     of the given sizes, or None where the contender lacks the rule."""
     rng = np.random.default_rng(seed)
-    params = [rng.standard_normal(n).astype(np.float32) for n in sizes]
-    grads = [(0.01 * rng.standard_normal(n)).astype(np.float32) for n in sizes]
+    params = [rng.standard_normal(n, dtype=np.float32) for n in sizes]
+    grads = [rng.standard_normal(n, dtype=np.float32) * np.float32(0.01) for n in sizes]
     cls, h = pyoptim.Optimizer.registry[rule], hyper(rule)
     if impl == "pyoptim":
         pyoptim.set_num_threads(threads)
