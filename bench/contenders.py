@@ -17,7 +17,7 @@ except ImportError:  # torch is optional
 BENCH_HYPER = {"SGD": {"momentum": 0.9}}
 TORCH_TWIN = {"SGD": "SGD", "Adam": "Adam", "AdamW": "AdamW", "Adagrad": "Adagrad", "RMSprop": "RMSprop",
               "Adadelta": "Adadelta", "NAdam": "NAdam", "RAdam": "RAdam", "Adamax": "Adamax"}
-IMPLS = ("pyoptim", "numpy", "torch", "torch_fused", "roof")
+IMPLS = ("pyoptim", "numpy", "torch", "torch_fused")
 
 
 def rules():
@@ -46,6 +46,19 @@ def bytes_per_element(rule: str, itemsize: int = 4) -> int:
     return itemsize * ((2 + k) + (1 + k))
 
 
+def roof_step(optimizer):
+    """One pass of the memory-roof kernel over `optimizer`'s own arrays (its params,
+    grads and the state arrays its rule uses), leaving their values unchanged."""
+    states = _core.RULES[optimizer.rule]["state"]
+    tensors, used = [], 0
+    for i, (param, grad) in enumerate(optimizer._pairs):
+        arrays = [optimizer.state[i][name] for name in states if name in optimizer.state[i]]
+        used = len(arrays)
+        tensors.append((param, grad) + tuple(arrays) + (None,) * (4 - len(arrays)))
+    plan = _core.StepPlan("memory_roof", tensors)
+    return lambda: plan.step((float(used), 0.0), 1)
+
+
 def make_step(impl: str, rule: str, sizes: list, threads: int, seed: int = 0):
     """A zero-argument function performing one step of `rule` over float32 tensors
     of the given sizes, or None where the contender lacks the rule."""
@@ -56,12 +69,6 @@ def make_step(impl: str, rule: str, sizes: list, threads: int, seed: int = 0):
     if impl == "pyoptim":
         pyoptim.set_num_threads(threads)
         return pyoptim.Optimizer.registry[rule](list(zip(params, grads)), **h).step
-    if impl == "roof":
-        pyoptim.set_num_threads(threads)
-        k = state_count(rule)
-        plan = _core.StepPlan("memory_roof", [(p, g) + tuple(np.zeros_like(p) for _ in range(k))
-                                              + (None,) * (4 - k) for p, g in zip(params, grads)])
-        return lambda: plan.step((float(k),), 1)
     if impl == "numpy":
         fn = getattr(reference, f"{rule.lower()}_step")
         group = {**cls.default_hyper(), **h}

@@ -89,6 +89,11 @@ class Sequential:
         """Number of trainable values (without the flat buffer's alignment padding)."""
         return sum(a.size for _, a, _ in self.flat.items())
 
+    def __reduce__(self):
+        # Layers hold views into the flat buffers; pickling them one by one would
+        # cut them loose. Rebuild from the architecture and copy the weights in.
+        return (_rebuild, (self.config(), self.get_weights(), self.metadata))
+
     def get_weights(self) -> np.ndarray:
         """A copy of the flat parameter buffer."""
         return self.flat.params.copy()
@@ -247,3 +252,11 @@ def _check_batch_size(batch_size) -> int:
     if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
         raise ValueError(f"batch_size: expected an int >= 1, got {batch_size!r}")
     return int(batch_size)
+
+
+def _rebuild(config: dict, weights: np.ndarray, metadata: dict) -> "Sequential":
+    from .io import model_from_config
+    model = model_from_config(config, seed=None)
+    model.set_weights(weights)
+    model.metadata = metadata
+    return model

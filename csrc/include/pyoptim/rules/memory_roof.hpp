@@ -1,8 +1,9 @@
 // Not an optimizer: the speed limit of one. Reads the parameter, the gradient
-// and `n_state` state arrays and writes the parameter and the states back,
-// with one addition each, through the same driver as the rules. A rule's time
-// divided by this kernel's on the same arrays is how close it runs to memory
-// bandwidth (see bench/).
+// and `n_state_used` state arrays and writes the parameter and the states back,
+// adding scale * gradient to each (scale 0 leaves the values as they were),
+// through the same driver as the rules. This kernel's time on a rule's own
+// arrays divided by the rule's is how close the rule runs to memory speed
+// (see bench/).
 #pragma once
 
 #include "../common.hpp"
@@ -12,8 +13,8 @@ PYOPTIM_BEGIN_NAMESPACE
 struct MemoryRoof {
   static constexpr const char* name = "memory_roof";
 
-  enum Option : int { n_state_used, n_options };
-  static constexpr const char* option_names[n_options] = {"n_state_used"};
+  enum Option : int { n_state_used, scale, n_options };
+  static constexpr const char* option_names[n_options] = {"n_state_used", "scale"};
 
   enum State : int { s0, s1, s2, s3, n_state };
   static constexpr const char* state_names[n_state] = {"s0", "s1", "s2", "s3"};
@@ -23,7 +24,8 @@ struct MemoryRoof {
   template <class T>
   struct Step {
     int states;
-    Step(const double* o, std::int64_t) : states(int(o[n_state_used])) {}
+    T scale;
+    Step(const double* o, std::int64_t) : states(int(o[n_state_used])), scale(T(o[MemoryRoof::scale])) {}
   };
 
   template <class T, class Gradient>
@@ -37,7 +39,7 @@ struct MemoryRoof {
         [&](auto use_a, auto use_b, auto use_c, auto use_d) {
           PYOPTIM_SIMD
           for (std::size_t i = 0; i < n; ++i) {
-            const T g = in(grad[i]);
+            const T g = s.scale * in(grad[i]);
             param[i] = param[i] + g;
             if constexpr (use_a) a[i] = a[i] + g;
             if constexpr (use_b) b[i] = b[i] + g;
