@@ -89,6 +89,10 @@ class LambdaLR(LRScheduler):
     def get_lr(self) -> list:
         return [base * f(self.last_epoch) for base, f in zip(self.base_lrs, self.lr_lambdas)]
 
+    def state_dict(self) -> dict:
+        """As the base class's, without the functions (as torch: they are code, not state)."""
+        return {k: v for k, v in super().state_dict().items() if k != "lr_lambdas"}
+
 
 class StepLR(LRScheduler):
     """Multiplies the lr by `gamma` every `step_size` epochs."""

@@ -122,7 +122,7 @@ class _PyoptimClassifier(ClassifierMixin, BaseEstimator):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
                 raise ValueError(f"{name}: expected a positive int, got {value!r}")
-        if not isinstance(self.learning_rate, numbers.Real) or not self.learning_rate > 0:
+        if not isinstance(self.learning_rate, numbers.Real) or not float(self.learning_rate) > 0:
             raise ValueError(f"learning_rate: expected a number > 0, got {self.learning_rate!r}")
         if not 0 < self.validation_fraction < 1:
             raise ValueError(f"validation_fraction: expected a number in (0, 1), got {self.validation_fraction!r}")

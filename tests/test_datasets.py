@@ -27,7 +27,8 @@ import pytest
 
 from pyoptim.datasets import (MNIST_SHA256, Dataset, DatasetError, DownloadError, download_mnist, idx_bytes,
                               load_idx, load_idx_dataset, load_mnist, mnist_cache_dir, save_idx, user_cache_dir)
-from pyoptim.datasets import _atomic, _mirrors, _progress, _pypi
+from pyoptim import _atomic
+from pyoptim.datasets import _mirrors, _progress, _pypi
 from pyoptim.datasets import mnist as mnist_module
 
 FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")

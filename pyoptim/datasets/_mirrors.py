@@ -11,7 +11,7 @@ import urllib.request
 from pathlib import Path
 from typing import Callable, Iterable, List, Sequence, Tuple
 
-from ._atomic import atomic_output
+from .._atomic import atomic_output
 from ._progress import ProgressBar, status
 from .errors import DatasetError
 

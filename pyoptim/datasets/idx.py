@@ -19,7 +19,7 @@ from typing import BinaryIO, Union
 
 import numpy as np
 
-from ._atomic import atomic_output
+from .._atomic import atomic_output
 from .errors import DatasetError
 
 __all__ = ["IDX_DTYPES", "load_idx", "save_idx", "idx_bytes"]

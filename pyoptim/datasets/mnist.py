@@ -14,7 +14,7 @@ from typing import List, Optional, Sequence, Union
 import numpy as np
 
 from . import _mirrors, _pypi
-from ._atomic import atomic_output
+from .._atomic import atomic_output
 from ._progress import progress_wanted
 from .dataset import IDX_DATASET_FILES, Dataset, find_idx_file, missing_idx_files, read_dataset_directory
 from .errors import DatasetError, DownloadError

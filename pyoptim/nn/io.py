@@ -22,12 +22,12 @@ and rebuild the forward pass from this description.
 from __future__ import annotations
 
 import json
-import os
 import zipfile
 from pathlib import Path
 
 import numpy as np
 
+from .._atomic import atomic_output
 from .activations import ACTIVATIONS
 from .layers import Dense
 from .losses import LOSSES
@@ -59,15 +59,8 @@ def save_model(model: Sequential, path, *, metadata: dict | None = None) -> None
         raise TypeError(f"metadata: expected JSON-able values: {e}") from None
     arrays = {name: param for name, param, _ in model.flat.items()}
     arrays["architecture"] = np.array(text)
-    path = Path(path)
-    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(temp, "wb") as f:
-            np.savez(f, allow_pickle=False, **arrays)
-        os.replace(temp, path)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
+    with atomic_output(Path(path)) as out:
+        np.savez(out.stream, allow_pickle=False, **arrays)
 
 
 def load_model(path) -> Sequential:

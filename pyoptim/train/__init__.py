@@ -11,6 +11,7 @@
 """
 
 from .batches import FULL_BATCH, Batches, resolve_batch_size
+from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from .compare import RuleResult, compare_rules
 from .data import Split, binary_digits, limit, load_mnist_splits, split_validation
 from .history import History
@@ -24,6 +25,7 @@ from .schedules import SCHEDULES, make_scheduler
 __all__ = [
     "Split", "binary_digits", "split_validation", "limit", "load_mnist_splits",
     "Batches", "FULL_BATCH", "resolve_batch_size", "History", "fit", "ProgressBar",
+    "save_checkpoint", "load_checkpoint", "CheckpointError",
     "SCHEDULES", "make_scheduler",
     "TUNED_LR", "RuleEntry", "comparison_entries", "default_lr", "make_optimizer", "optimizer_class",
     "optimizer_names", "parse_hyper_value",

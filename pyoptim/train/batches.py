@@ -36,8 +36,9 @@ class Batches:
         self.data = data
         self.batch_size = resolve_batch_size(batch_size, n)
         self.shuffle = shuffle
-        self._rng = np.random.default_rng(seed)
-        self._order = np.arange(n, dtype=np.intp)
+        self.rng = np.random.default_rng(seed)  # its state is part of a checkpoint
+        self._identity = np.arange(n, dtype=np.intp)
+        self._order = self._identity.copy()
         if self.batch_size < n:
             self._x = np.empty((self.batch_size,) + data.x.shape[1:], dtype=data.x.dtype)
             self._y = np.empty((self.batch_size,) + data.y.shape[1:], dtype=data.y.dtype)
@@ -52,7 +53,10 @@ class Batches:
             yield self.data.x, self.data.y  # the mean gradient does not depend on the order
             return
         if self.shuffle:
-            self._rng.shuffle(self._order)
+            # From the identity each time: an epoch's order then depends on the RNG's
+            # state alone, which is what a checkpoint saves.
+            np.copyto(self._order, self._identity)
+            self.rng.shuffle(self._order)
         x, y, order = self.data.x, self.data.y, self._order
         for start in range(0, n, size):
             index = order[start:start + size]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 import time
+from dataclasses import asdict
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -14,6 +16,7 @@ from ..nn.sequential import DEFAULT_EVAL_BATCH
 from ..optim import Optimizer
 from .batches import Batches
 from .data import Split, split_validation
+from .checkpoint import load_checkpoint, save_checkpoint
 from .history import History
 
 BatchCallback = Callable[[int, int, float], None]  # (batches done, batches per epoch, batch loss)
@@ -25,7 +28,8 @@ def fit(model: Sequential, optimizer: Optimizer, train: Split, *, epochs: int, b
         scheduler: LRScheduler | ReduceLROnPlateau | None = None,
         early_stopping_patience: int | None = None, seed: int | None = 0,
         eval_batch_size: int = DEFAULT_EVAL_BATCH,
-        on_batch: BatchCallback | None = None, on_epoch: EpochCallback | None = None) -> History:
+        on_batch: BatchCallback | None = None, on_epoch: EpochCallback | None = None,
+        checkpoint=None, resume: bool = False) -> History:
     """Train `model` with `optimizer` (built over ``model.parameters()``) and return the History.
 
     Batch modes: ``batch_size="full"`` is full-batch gradient descent (one
@@ -38,6 +42,13 @@ def fit(model: Sequential, optimizer: Optimizer, train: Split, *, epochs: int, b
     without validation). With `early_stopping_patience` = p, training stops
     after p epochs without a lower validation loss, and the weights of the
     best epoch are restored (also when all epochs run).
+
+    Checkpoints: with `checkpoint` (a path), the whole training state -- model,
+    optimizer state, schedule, shuffling RNG, history, early-stopping
+    bookkeeping -- is written there atomically after every epoch. With
+    ``resume=True`` and a checkpoint at that path, training continues after
+    its last epoch (in this process or a fresh one) and ends exactly as an
+    uninterrupted run would have, bit for bit.
     """
     _check_fit_args(model, optimizer, epochs, early_stopping_patience, scheduler)
     if validation is not None and validation_fraction:
@@ -53,9 +64,24 @@ def fit(model: Sequential, optimizer: Optimizer, train: Split, *, epochs: int, b
     history = History()
     best_weights = np.empty_like(model.flat.params) if early_stopping_patience is not None else None
     epochs_without_improvement = 0
-    start = time.perf_counter()
+    first_epoch, elapsed_before = 1, 0.0
+    if resume:
+        if checkpoint is None:
+            raise ValueError("resume: needs a checkpoint path")
+        if Path(checkpoint).exists():
+            state = load_checkpoint(checkpoint, model=model, optimizer=optimizer, scheduler=scheduler)
+            batches.rng.bit_generator.state = state["rng"]
+            history = History(**state["history"])
+            epochs_without_improvement = state["epochs_without_improvement"]
+            if best_weights is not None and "best_weights" in state:
+                np.copyto(best_weights, state["best_weights"])
+            first_epoch = state["epoch"] + 1
+            elapsed_before = history.elapsed_seconds[-1] if history.elapsed_seconds else 0.0
+            if state.get("stopped_early"):
+                first_epoch = epochs + 1  # the run had already ended
+    start = time.perf_counter() - elapsed_before
 
-    for epoch in range(1, epochs + 1):
+    for epoch in range(first_epoch, epochs + 1):
         epoch_start = time.perf_counter()
         lr = optimizer.param_groups[0]["lr"]
         loss_sum, correct, seen, has_classes = 0.0, 0, 0, True
@@ -108,8 +134,16 @@ def fit(model: Sequential, optimizer: Optimizer, train: Split, *, epochs: int, b
         history.elapsed_seconds.append(end - start)
         if on_epoch is not None:
             on_epoch(history)
-        if early_stopping_patience is not None and epochs_without_improvement >= early_stopping_patience:
+        stop = early_stopping_patience is not None and epochs_without_improvement >= early_stopping_patience
+        if stop:
             history.stopped_early = epoch < epochs
+        if checkpoint is not None:
+            save_checkpoint(checkpoint, model=model, optimizer=optimizer, scheduler=scheduler,
+                            best_weights=best_weights,
+                            training={"epoch": epoch, "rng": batches.rng.bit_generator.state,
+                                      "history": asdict(history), "stopped_early": stop,
+                                      "epochs_without_improvement": epochs_without_improvement})
+        if stop:
             break
 
     if best_weights is not None and history.best_epoch is not None:

@@ -11,7 +11,7 @@ from typing import BinaryIO, Iterator
 
 __all__ = ["AtomicOutput", "atomic_output", "TEMP_SUFFIX"]
 
-#: Suffix of the hidden temporary files; they never match a dataset file name.
+#: Suffix of the hidden temporary files; they never match a dataset, model or checkpoint name.
 TEMP_SUFFIX = ".part"
 
 
