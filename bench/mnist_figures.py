@@ -56,7 +56,7 @@ FIGURES = [
     Figure("logistic regression, within 5 epochs", 92.0, lambda seed: nn.logistic_regression(784, 10, seed=seed),
            "Adam", {"lr": 1e-3}, epochs=5, batch_size=64),
     Figure("MLP 784-128-10 with Adam, within 5 epochs", 97.5, lambda seed: nn.mlp(784, (128,), 10, seed=seed),
-           "Adam", {"lr": 1e-3}, epochs=5, batch_size=32),
+           "Adam", {"lr": 2e-3}, epochs=5, batch_size=128),
     Figure("MLP 784-128-10, best rule and schedule (10 epochs)", 98.0,
            lambda seed: nn.mlp(784, (128,), 10, seed=seed),
            "SGD", {"lr": 0.1, "momentum": 0.9, "nesterov": True}, epochs=10, batch_size=64, schedule="cosine"),

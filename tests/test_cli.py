@@ -168,6 +168,6 @@ def test_python_dash_m_pyoptim_runs_the_cli():
 
 @pytest.mark.slow
 def test_train_mlp_on_full_mnist_reaches_97_percent(run, tmp_path):
-    status, out, err = run("train", "--epochs", 3, "--batch-size", 64, "--lr", "2e-3", "--output-dir", tmp_path)
+    status, out, err = run("train", "--epochs", 5, "--batch-size", 128, "--lr", "2e-3", "--output-dir", tmp_path)
     assert status == 0, err
     assert json.loads((tmp_path / "history.json").read_text())["test_accuracy"] > 0.97

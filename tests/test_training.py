@@ -313,9 +313,10 @@ def one_kernel_thread():
 @pytest.mark.slow
 @pytest.mark.parametrize("model, optimizer, hyper, epochs, batch, schedule, target", [
     ("logreg", "adam", {"lr": 1e-3}, 5, 64, "none", 0.92),
+    ("mlp", "adam", {"lr": 2e-3}, 5, 128, "none", 0.975),
     ("mlp", "sgd", {"lr": 0.1, "momentum": 0.9, "nesterov": True}, 10, 64, "cosine", 0.98),
     ("mlp", "adam", {"lr": 2e-3}, 5, 32, "cosine", 0.98),
-], ids=["logreg-5-epochs", "mlp-nesterov-cosine-10-epochs", "mlp-adam-cosine-5-epochs"])
+], ids=["logreg-5-epochs", "mlp-adam-5-epochs", "mlp-nesterov-cosine-10-epochs", "mlp-adam-cosine-5-epochs"])
 def test_mnist_test_accuracy_figures(mnist_full, one_kernel_thread, model, optimizer, hyper, epochs, batch,
                                      schedule, target):
     data, test = mnist_full
