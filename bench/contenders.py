@@ -34,10 +34,8 @@ def state_count(rule: str) -> int:
     group = {**cls.default_hyper(), **hyper(rule)}
     cls.check_hyper(group)
     from pyoptim.optim.optimizer import StepContext
-    options = cls.kernel_options(group, StepContext(2, frozenset(), cls.advance_scalars(
-        group, cls.initial_scalars(group), 2)))
-    names = _core.RULES[cls.rule]["options"]
-    return sum(_core.states_used(cls.rule, tuple(float(options[n]) for n in names)))
+    context = StepContext(2, frozenset(), cls.advance_scalars(group, cls.initial_scalars(group), 2))
+    return sum(_core.states_used(cls.rule, cls.kernel_option_values(group, context)))
 
 
 def bytes_per_element(rule: str, itemsize: int = 4) -> int:

@@ -7,7 +7,7 @@ import numpy.typing as npt
 
 RULES: dict[str, dict[str, Tuple[str, ...]]]
 MAX_STATE: int
-BUILD: dict[str, Any]
+BUILD: dict[str, Any]  # compiler, openmp, sanitized
 
 _Array = npt.NDArray[np.floating[Any]]
 

@@ -30,7 +30,6 @@ from .optim.optimizer import StepContext
 def _functional(cls):
     rule = cls.rule
     state_names = _core.RULES[rule]["state"]
-    option_names = _core.RULES[rule]["options"]
     defaults = cls.default_hyper()
     name = f"{cls.__name__.lower()}_step"
 
@@ -58,9 +57,9 @@ def _functional(cls):
             scalars[key] = _checks.real(key, value)
         scalars = cls.advance_scalars(group, scalars, int(step))
         fresh = frozenset(state_names) if step == 1 else frozenset()
-        options = cls.kernel_options(group, StepContext(int(step), fresh, scalars))
+        options = cls.kernel_option_values(group, StepContext(int(step), fresh, scalars))
         plan = _core.StepPlan(rule, [(param, grad) + tuple(arrays.get(n) for n in state_names)])
-        plan.step(tuple(float(options[n]) for n in option_names), int(step))
+        plan.step(options, int(step))
         return scalars if cls.scalar_state else None
 
     params = [inspect.Parameter("param", inspect.Parameter.POSITIONAL_OR_KEYWORD),

@@ -54,7 +54,6 @@ class PyoptimTorchOptimizer(torch.optim.Optimizer):
                 loss = closure()
         cls = self.rule_class
         state_names = _core.RULES[cls.rule]["state"]
-        option_names = _core.RULES[cls.rule]["options"]
         work = []
         for group in self.param_groups:  # check everything before changing anything
             cls.check_hyper(group)
@@ -71,7 +70,7 @@ class PyoptimTorchOptimizer(torch.optim.Optimizer):
                 state.update(cls.initial_scalars(group))
             fresh = []
             probe = StepContext(state["step"] + 1, frozenset(state_names), _scalars(cls, state))
-            used = _core.states_used(cls.rule, _options(cls, group, probe, option_names))
+            used = _core.states_used(cls.rule, cls.kernel_option_values(group, probe))
             for name, needed in zip(state_names, used):
                 if needed and name not in state:
                     initial = cls.initial_state(name, p.detach().numpy(), group)
@@ -82,7 +81,7 @@ class PyoptimTorchOptimizer(torch.optim.Optimizer):
         for (_, step, fresh, scalar_items), params in batches.items():
             group = next(g for g, p in work if p is params[0])
             scalars = cls.advance_scalars(group, dict(scalar_items), step + 1)
-            options = _options(cls, group, StepContext(step + 1, frozenset(fresh), scalars), option_names)
+            options = cls.kernel_option_values(group, StepContext(step + 1, frozenset(fresh), scalars))
             plan = self._plan((id(group), fresh, len(params)), cls.rule, params, state_names)
             plan.step(options, step + 1)
             for p in params:
@@ -106,11 +105,6 @@ class PyoptimTorchOptimizer(torch.optim.Optimizer):
 
 def _scalars(cls, state) -> dict:
     return {k: float(state[k]) for k in cls.scalar_state if k in state}
-
-
-def _options(cls, group, context, option_names) -> tuple:
-    by_name = cls.kernel_options(group, context)
-    return tuple(float(by_name[n]) for n in option_names)
 
 
 def _check_tensor(t: torch.Tensor, what: str) -> None:

@@ -10,9 +10,11 @@ import pytest
 
 from pyoptim import _core
 
-pytestmark = pytest.mark.skipif(
-    platform.machine() not in ("x86_64", "AMD64") or shutil.which("objdump") is None,
-    reason="needs x86-64 and objdump")
+pytestmark = [
+    pytest.mark.skipif(platform.machine() not in ("x86_64", "AMD64") or shutil.which("objdump") is None,
+                       reason="needs x86-64 and objdump"),
+    pytest.mark.skipif(_core.BUILD["sanitized"], reason="a sanitizer build instruments the loops"),
+]
 
 
 @pytest.fixture(scope="module")

@@ -364,6 +364,11 @@ PYBIND11_MODULE(_core, m) {
 #else
   build["openmp"] = py::none();
 #endif
+#ifdef PYOPTIM_SANITIZED
+  build["sanitized"] = true;
+#else
+  build["sanitized"] = false;
+#endif
   m.attr("BUILD") = build;
 
   m.def("states_used", [](const std::string& rule_name, py::handle options) {

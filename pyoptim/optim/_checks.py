@@ -51,14 +51,33 @@ def betas(group: dict) -> tuple:
     return group["betas"]
 
 
-def flags(group: dict, *names: str) -> None:
-    for name in names:
-        flag(name, group[name])
-
-
 def choice(name: str, value, options: tuple) -> str:
     if not isinstance(value, str):
         raise TypeError(f"{name}: expected one of {options}, got {type(value).__name__} {value!r}")
     if value not in options:
         raise ValueError(f"{name}: expected one of {options}, got {value!r}")
     return value
+
+
+def _at_least_zero(name):
+    return lambda value: real(name, value, min=0.0)
+
+
+def _fraction(name):
+    return lambda value: real(name, value, min=0.0, max=1.0)
+
+
+# The checks of hyperparameters that mean the same in every rule that has them,
+# by name (a rule adds its own constraints on top; see Optimizer.check_hyper).
+SHARED = {
+    "lr": _at_least_zero("lr"),
+    "weight_decay": _at_least_zero("weight_decay"),
+    "momentum": _at_least_zero("momentum"),
+    "lr_decay": _at_least_zero("lr_decay"),
+    "initial_accumulator_value": _at_least_zero("initial_accumulator_value"),
+    "momentum_decay": _at_least_zero("momentum_decay"),
+    "dampening": lambda value: real("dampening", value),
+    "eps": lambda value: real("eps", value, min=0.0, min_open=True),
+    "alpha": _fraction("alpha"),
+    "rho": _fraction("rho"),
+}

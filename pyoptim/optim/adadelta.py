@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from . import _checks
 from .optimizer import Optimizer
 
 
@@ -23,15 +22,3 @@ class Adadelta(Optimizer):
     def __init__(self, params, lr: float = 1.0, rho: float = 0.9, eps: float = 1e-6, weight_decay: float = 0.0,
                  *, maximize: bool = False):
         super().__init__(params, dict(lr=lr, rho=rho, eps=eps, weight_decay=weight_decay, maximize=maximize))
-
-    @classmethod
-    def check_hyper(cls, group: dict) -> None:
-        _checks.real("lr", group["lr"], min=0.0)
-        _checks.real("rho", group["rho"], min=0.0, max=1.0)
-        _checks.real("eps", group["eps"], min=0.0, min_open=True)
-        _checks.real("weight_decay", group["weight_decay"], min=0.0)
-        _checks.flags(group, "maximize")
-
-    @classmethod
-    def kernel_options(cls, group: dict, context) -> dict:
-        return group

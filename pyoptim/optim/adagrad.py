@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import _checks
 from .optimizer import Optimizer
 
 
@@ -30,18 +29,7 @@ class Adagrad(Optimizer):
                                       initial_accumulator_value=initial_accumulator_value, eps=eps,
                                       maximize=maximize, eps_inside_sqrt=eps_inside_sqrt))
 
-    @classmethod
-    def check_hyper(cls, group: dict) -> None:
-        _checks.real("lr", group["lr"], min=0.0)
-        _checks.real("lr_decay", group["lr_decay"], min=0.0)
-        _checks.real("weight_decay", group["weight_decay"], min=0.0)
-        _checks.real("initial_accumulator_value", group["initial_accumulator_value"], min=0.0)
-        _checks.real("eps", group["eps"], min=0.0, min_open=True)
-        _checks.flags(group, "maximize", "eps_inside_sqrt")
 
-    @classmethod
-    def kernel_options(cls, group: dict, context) -> dict:
-        return group
 
     @classmethod
     def initial_state(cls, name: str, param: np.ndarray, group: dict) -> np.ndarray:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from . import _checks
 from .optimizer import Optimizer
 
 
@@ -40,26 +39,13 @@ class Adam(Optimizer):
                                       decoupled_weight_decay=decoupled_weight_decay, eps_hat=eps_hat))
 
     @classmethod
-    def check_hyper(cls, group: dict) -> None:
-        _checks.real("lr", group["lr"], min=0.0)
-        _checks.betas(group)
-        _checks.real("eps", group["eps"], min=0.0, min_open=True)
-        _checks.real("weight_decay", group["weight_decay"], min=0.0)
-        _checks.flags(group, "amsgrad", "maximize", "eps_hat", *cls._extra_flags)
-
-    _extra_flags: tuple = ("decoupled_weight_decay",)
-
-    @classmethod
     def kernel_options(cls, group: dict, context) -> dict:
-        beta1, beta2 = group["betas"]
-        return {"decoupled_weight_decay": False, **group, "beta1": beta1, "beta2": beta2}
+        return {"decoupled_weight_decay": False, **group}
 
 
 class AdamW(Adam):
     r"""AdamW (Loshchilov & Hutter, 2019): Adam with decoupled weight decay,
     as torch.optim.AdamW (default ``weight_decay=1e-2``). See :class:`Adam`."""
-
-    _extra_flags = ()
 
     def __init__(self, params, lr: float = 1e-3, betas: tuple = (0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 1e-2, amsgrad: bool = False, *, maximize: bool = False,

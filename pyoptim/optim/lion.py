@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from . import _checks
 from .optimizer import Optimizer
 
 
@@ -25,15 +24,3 @@ class Lion(Optimizer):
     def __init__(self, params, lr: float = 1e-4, betas: tuple = (0.9, 0.99), weight_decay: float = 0.0, *,
                  maximize: bool = False):
         super().__init__(params, dict(lr=lr, betas=betas, weight_decay=weight_decay, maximize=maximize))
-
-    @classmethod
-    def check_hyper(cls, group: dict) -> None:
-        _checks.real("lr", group["lr"], min=0.0)
-        _checks.betas(group)
-        _checks.real("weight_decay", group["weight_decay"], min=0.0)
-        _checks.flags(group, "maximize")
-
-    @classmethod
-    def kernel_options(cls, group: dict, context) -> dict:
-        beta1, beta2 = group["betas"]
-        return {**group, "beta1": beta1, "beta2": beta2}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from . import _checks
 from .optimizer import Optimizer
 
 
@@ -38,14 +37,6 @@ class NAdam(Optimizer):
                                       momentum_decay=momentum_decay,
                                       decoupled_weight_decay=decoupled_weight_decay, maximize=maximize))
 
-    @classmethod
-    def check_hyper(cls, group: dict) -> None:
-        _checks.real("lr", group["lr"], min=0.0)
-        _checks.betas(group)
-        _checks.real("eps", group["eps"], min=0.0, min_open=True)
-        _checks.real("weight_decay", group["weight_decay"], min=0.0)
-        _checks.real("momentum_decay", group["momentum_decay"], min=0.0)
-        _checks.flags(group, "decoupled_weight_decay", "maximize")
 
     @classmethod
     def initial_scalars(cls, group: dict) -> dict:
@@ -58,8 +49,8 @@ class NAdam(Optimizer):
 
     @classmethod
     def kernel_options(cls, group: dict, context) -> dict:
-        beta1, beta2 = group["betas"]
-        return {**group, "beta1": beta1, "beta2": beta2,
+        beta1 = group["betas"][0]
+        return {**group,
                 "mu": momentum_coefficient(beta1, group["momentum_decay"], context.step),
                 "mu_next": momentum_coefficient(beta1, group["momentum_decay"], context.step + 1),
                 "mu_product": context.scalars["mu_product"]}

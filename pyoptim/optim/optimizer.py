@@ -63,6 +63,7 @@ class Optimizer:
     # Names of per-group scalars that evolve with the steps (NAdam's running
     # product of momentum coefficients); saved in each param's state, as torch does.
     scalar_state: ClassVar[tuple] = ()
+    _default_hyper: ClassVar[dict]  # cache of default_hyper(), per class
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -73,13 +74,32 @@ class Optimizer:
 
     @classmethod
     def check_hyper(cls, group: dict) -> None:
-        """Raise TypeError/ValueError for a bad hyperparameter; may normalise values in place."""
-        raise NotImplementedError
+        """Raise TypeError/ValueError for a bad hyperparameter; may normalise values in place.
+
+        Checks every hyperparameter in ``_checks.SHARED`` by its name, ``betas``, and
+        every one whose default is a bool; a rule extends this with its own constraints.
+        """
+        for name, default in cls.default_hyper().items():
+            if name in _checks.SHARED:
+                _checks.SHARED[name](group[name])
+            elif name == "betas":
+                _checks.betas(group)
+            elif isinstance(default, bool):
+                _checks.flag(name, group[name])
 
     @classmethod
     def kernel_options(cls, group: dict, context: StepContext) -> dict:
-        """The kernel's options, by name, for a group about to take a step."""
-        raise NotImplementedError
+        """The kernel's options, by name, for a group about to take a step (default: the
+        group itself; ``betas`` becomes ``beta1`` and ``beta2``)."""
+        return group
+
+    @classmethod
+    def kernel_option_values(cls, group: dict, context: StepContext) -> tuple:
+        """``kernel_options`` as the kernel takes them: floats in its order, betas split."""
+        options = cls.kernel_options(group, context)
+        if "betas" in options:
+            options = {**options, "beta1": options["betas"][0], "beta2": options["betas"][1]}
+        return tuple(float(options[name]) for name in _core.RULES[cls.rule]["options"])
 
     @classmethod
     def initial_scalars(cls, group: dict) -> dict:
@@ -98,12 +118,14 @@ class Optimizer:
     @classmethod
     def default_hyper(cls) -> dict:
         """The hyperparameters and defaults, read from the constructor's signature."""
-        sig = inspect.signature(cls.__init__)
-        return {
-            name: p.default
-            for name, p in sig.parameters.items()
-            if name not in ("self", "params") and p.default is not inspect.Parameter.empty
-        }
+        if "_default_hyper" not in cls.__dict__:
+            sig = inspect.signature(cls.__init__)
+            cls._default_hyper = {
+                name: p.default
+                for name, p in sig.parameters.items()
+                if name not in ("self", "params") and p.default is not inspect.Parameter.empty
+            }
+        return dict(cls._default_hyper)
 
     # ---- construction ------------------------------------------------------
 
@@ -116,7 +138,6 @@ class Optimizer:
         self._pairs: list = []  # every registered (param, grad), in global order
         self._runs: list[_GroupRun] = []
         rule = _core.RULES[self.rule]
-        self._option_names = rule["options"]
         self._key = operator.itemgetter(*self.defaults)  # group -> its hyperparameter values
         self._state_names = rule["state"]
 
@@ -335,8 +356,7 @@ class Optimizer:
     def _options(self, group: dict, run: _GroupRun, step: int | None = None, scalars: dict | None = None) -> tuple:
         context = StepContext(run.step + 1 if step is None else step, frozenset(run.fresh),
                               run.scalars if scalars is None else scalars)
-        by_name = self.kernel_options(group, context)
-        return tuple(float(by_name[name]) for name in self._option_names)
+        return self.kernel_option_values(group, context)
 
     def _plan(self, pairs, indices, states):
         return _core.StepPlan(self.rule, [

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from . import _checks
 from .optimizer import Optimizer
 
 
@@ -22,16 +21,3 @@ class RAdam(Optimizer):
                  weight_decay: float = 0.0, decoupled_weight_decay: bool = False, *, maximize: bool = False):
         super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
                                       decoupled_weight_decay=decoupled_weight_decay, maximize=maximize))
-
-    @classmethod
-    def check_hyper(cls, group: dict) -> None:
-        _checks.real("lr", group["lr"], min=0.0)
-        _checks.betas(group)
-        _checks.real("eps", group["eps"], min=0.0, min_open=True)
-        _checks.real("weight_decay", group["weight_decay"], min=0.0)
-        _checks.flags(group, "decoupled_weight_decay", "maximize")
-
-    @classmethod
-    def kernel_options(cls, group: dict, context) -> dict:
-        beta1, beta2 = group["betas"]
-        return {**group, "beta1": beta1, "beta2": beta2}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from . import _checks
 from .optimizer import Optimizer
 
 
@@ -28,16 +27,3 @@ class RMSprop(Optimizer):
                  maximize: bool = False, eps_inside_sqrt: bool = False):
         super().__init__(params, dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum,
                                       centered=centered, maximize=maximize, eps_inside_sqrt=eps_inside_sqrt))
-
-    @classmethod
-    def check_hyper(cls, group: dict) -> None:
-        _checks.real("lr", group["lr"], min=0.0)
-        _checks.real("alpha", group["alpha"], min=0.0, max=1.0)
-        _checks.real("eps", group["eps"], min=0.0, min_open=True)
-        _checks.real("weight_decay", group["weight_decay"], min=0.0)
-        _checks.real("momentum", group["momentum"], min=0.0)
-        _checks.flags(group, "centered", "maximize", "eps_inside_sqrt")
-
-    @classmethod
-    def kernel_options(cls, group: dict, context) -> dict:
-        return group

@@ -41,13 +41,10 @@ class SGD(Optimizer):
 
     @classmethod
     def check_hyper(cls, group: dict) -> None:
-        _checks.real("lr", group["lr"], min=0.0)
-        momentum = _checks.real("momentum", group["momentum"], min=0.0)
-        dampening = _checks.real("dampening", group["dampening"])
-        _checks.real("weight_decay", group["weight_decay"], min=0.0)
-        _checks.flags(group, "maximize", "classic_momentum")
+        super().check_hyper(group)
         _checks.choice("momentum_init", group["momentum_init"], ("grad", "zeros"))
-        if _checks.flag("nesterov", group["nesterov"]) and (momentum <= 0 or dampening != 0):
+        momentum, dampening = group["momentum"], group["dampening"]
+        if group["nesterov"] and (momentum <= 0 or dampening != 0):
             raise ValueError("nesterov: Nesterov momentum requires momentum > 0 and dampening = 0, "
                              f"got momentum={momentum!r}, dampening={dampening!r}")
 
