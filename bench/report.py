@@ -25,7 +25,6 @@ import subprocess
 import sys
 from collections import defaultdict
 from pathlib import Path
-from statistics import median
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))

@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from bisect import bisect_right
 from collections import Counter
-from typing import Callable, Sequence
+from typing import Sequence
 
 from .optim import Optimizer
 from .optim import _checks

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import http.server
 import os
+import threading
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 
@@ -36,3 +39,44 @@ def mnist_dir() -> Path:
         pytest.skip(f"MNIST test data not found: {directory} lacks {', '.join(missing)} (raw or .gz); "
                     "set PYOPTIM_TEST_MNIST_DIR to a directory holding the four IDX files")
     return directory
+
+
+class ServedMirror(NamedTuple):
+    url: str  # base URL, ending in "/"
+    requests: list  # paths asked for, in order
+
+
+@pytest.fixture
+def mirror():
+    """``mirror(files, send_fraction=1.0)`` starts an HTTP server on 127.0.0.1
+    serving ``files`` ({name: bytes}) and returns a :class:`ServedMirror`. It
+    announces each body's full length but sends only ``send_fraction`` of it."""
+    servers = []
+
+    def start(files: dict, send_fraction: float = 1.0) -> ServedMirror:
+        requests = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                requests.append(self.path)
+                body = files.get(self.path.lstrip("/"))
+                if body is None:
+                    self.send_error(404)
+                    return
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body[: int(len(body) * send_fraction)])
+
+            def log_message(self, *args):
+                pass
+
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+        servers.append(server)
+        return ServedMirror(f"http://127.0.0.1:{server.server_address[1]}/", requests)
+
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()

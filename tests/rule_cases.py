@@ -1,7 +1,6 @@
 """Hyperparameter cases shared by the rule tests: non-default values that
 exercise every branch of each kernel (momentum, Nesterov, decay, AMSGrad, ...)."""
 
-import numpy as np
 
 import pyoptim
 

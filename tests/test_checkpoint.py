@@ -5,7 +5,6 @@ truncated or mismatched one is refused before anything changes."""
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
 import numpy as np
 import pytest

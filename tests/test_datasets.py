@@ -9,18 +9,15 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import http.server
 import io
 import os
 import pickle
 import shutil
 import socket
-import threading
 import time
 import urllib.parse
 import zipfile
 from pathlib import Path
-from typing import NamedTuple
 
 import numpy as np
 import pytest
@@ -101,47 +98,6 @@ def populate(directory: Path, mnist_dir: Path, names=FILES) -> Path:
 
 def files_in(directory: Path) -> list:
     return sorted(path.name for path in directory.iterdir()) if directory.is_dir() else []
-
-
-class ServedMirror(NamedTuple):
-    url: str  # base URL, ending in "/"
-    requests: list  # paths asked for, in order
-
-
-@pytest.fixture
-def mirror():
-    """``mirror(files, send_fraction=1.0)`` starts an HTTP server on 127.0.0.1
-    serving ``files`` ({name: bytes}) and returns a :class:`ServedMirror`. It
-    announces each body's full length but sends only ``send_fraction`` of it."""
-    servers = []
-
-    def start(files: dict, send_fraction: float = 1.0) -> ServedMirror:
-        requests = []
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self):
-                requests.append(self.path)
-                body = files.get(self.path.lstrip("/"))
-                if body is None:
-                    self.send_error(404)
-                    return
-                self.send_response(200)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body[: int(len(body) * send_fraction)])
-
-            def log_message(self, *args):
-                pass
-
-        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-        servers.append(server)
-        return ServedMirror(f"http://127.0.0.1:{server.server_address[1]}/", requests)
-
-    yield start
-    for server in servers:
-        server.shutdown()
-        server.server_close()
 
 
 def closed_port_url() -> str:

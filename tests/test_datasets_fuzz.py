@@ -4,9 +4,7 @@ damage leaves a valid file), never another exception or a hang, and a download
 of damaged bytes never leaves anything in the cache."""
 
 import gzip
-import http.server
 import shutil
-import threading
 import time
 from pathlib import Path
 
@@ -89,39 +87,9 @@ def test_fuzzed_real_mnist_labels_are_caught_by_the_checksum(mnist_dir, tmp_path
         load_mnist(tmp_path, download=False)
 
 
-class _Served:
-    """A local HTTP mirror serving fixed bytes for each file name."""
-
-    def __init__(self, files: dict):
-        files_ref = files
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self):  # noqa: N802 (http.server's name)
-                body = files_ref.get(self.path.rsplit("/", 1)[-1])
-                if body is None:
-                    self.send_error(404)
-                    return
-                self.send_response(200)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args):
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/"
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
-
-
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(d=damages)
-def test_damaged_download_never_enters_the_cache(mnist_dir, tmp_path_factory, d):
+def test_damaged_download_never_enters_the_cache(mnist_dir, tmp_path_factory, mirror, d):
     cache = tmp_path_factory.mktemp("cache")
     for name in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte"):
         shutil.copy(mnist_dir / f"{name}.gz", cache / f"{name}.gz")
@@ -130,13 +98,10 @@ def test_damaged_download_never_enters_the_cache(mnist_dir, tmp_path_factory, d)
     bad = damage(good, int(len(good) * fraction), flips)
     if bad == good:
         return
-    mirror = _Served({"t10k-labels-idx1-ubyte.gz": bad})
-    try:
-        with pytest.raises(Exception) as info:
-            download_mnist(cache, mirrors=[mirror.url], timeout=2.0, pypi=False)
-        assert not isinstance(info.value, (AssertionError, MemoryError, RecursionError))
-    finally:
-        mirror.close()
+    served = mirror({"t10k-labels-idx1-ubyte.gz": bad})
+    with pytest.raises(Exception) as info:
+        download_mnist(cache, mirrors=[served.url], timeout=2.0, pypi=False)
+    assert not isinstance(info.value, (AssertionError, MemoryError, RecursionError))
     # Nothing was added: no damaged file, no partial temporary file.
     assert sorted(p.name for p in cache.iterdir()) == sorted(
         f"{n}.gz" for n in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte"))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
 
 
 def sgd_step(param, grad, momentum_buffer=None, *, step, lr=1e-3, momentum=0.0, dampening=0.0,
