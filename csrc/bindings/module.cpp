@@ -37,6 +37,12 @@ const RuleInfo kRules[kRuleCount] = {
 #undef PYOPTIM_RULE_INFO
 };
 
+// Options are read into a fixed buffer of this size (no allocation per step).
+constexpr int kMaxOptions = 64;
+#define PYOPTIM_OPTIONS_FIT(Rule) static_assert(Rule::n_options <= kMaxOptions, "raise kMaxOptions");
+PYOPTIM_FOR_EACH_RULE(PYOPTIM_OPTIONS_FIT)
+#undef PYOPTIM_OPTIONS_FIT
+
 int rule_index(const std::string& name) {
   std::string known;
   for (int r = 0; r < kRuleCount; ++r) {
@@ -190,7 +196,7 @@ class StepPlan {
 
   void step(py::handle options, std::int64_t step, double grad_scale, double clip_value) {
     const RuleInfo& rule = kRules[rule_];
-    double opts[64];
+    double opts[kMaxOptions];
     read_options(rule, options, opts);
     if (step < 1) throw py::value_error("step: expected a step count >= 1, got " + std::to_string(step));
     if (!(grad_scale >= 0.0) || !std::isfinite(grad_scale))
@@ -373,7 +379,7 @@ PYBIND11_MODULE(_core, m) {
 
   m.def("states_used", [](const std::string& rule_name, py::handle options) {
         const RuleInfo& rule = kRules[rule_index(rule_name)];
-        double opts[64];
+        double opts[kMaxOptions];
         read_options(rule, options, opts);
         py::list used;
         for (int k = 0; k < rule.n_state; ++k) used.append(rule.uses_state(opts, k));
