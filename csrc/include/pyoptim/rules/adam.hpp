@@ -7,6 +7,7 @@
 #include <cmath>
 
 #include "../common.hpp"
+#include "adam_moments.hpp"
 
 PYOPTIM_BEGIN_NAMESPACE
 
@@ -41,24 +42,15 @@ struct Adam {
   // in double (as torch does in Python), then rounded once to T.
   template <class T>
   struct Step {
-    T grad_sign, weight_decay, param_scale;
-    T w1, w1_minus_one, beta2, one_minus_beta2;
+    AdamMoments<T> moments;
     T inv_bias_correction2_sqrt, eps, neg_step_size;
-    bool lerp_small, coupled_decay, amsgrad;
+    bool amsgrad;
 
-    Step(const double* o, std::int64_t step) {
+    Step(const double* o, std::int64_t step)
+        : moments(o[Adam::lr], o[Adam::beta1], o[Adam::beta2], o[Adam::weight_decay],
+                  o[Adam::decoupled_weight_decay] != 0.0, o[Adam::maximize] != 0.0) {
       const double bias_correction1 = 1.0 - std::pow(o[Adam::beta1], double(step));
       const double bias_correction2 = 1.0 - std::pow(o[Adam::beta2], double(step));
-      const bool decoupled = o[Adam::decoupled_weight_decay] != 0.0;
-      grad_sign = o[Adam::maximize] != 0.0 ? T(-1) : T(1);
-      weight_decay = T(o[Adam::weight_decay]);
-      coupled_decay = !decoupled && o[Adam::weight_decay] != 0.0;
-      param_scale = decoupled ? T(1.0 - o[Adam::lr] * o[Adam::weight_decay]) : T(1);
-      w1 = T(1.0 - o[Adam::beta1]);
-      w1_minus_one = -(T(1) - w1);
-      lerp_small = w1 < T(0.5);
-      beta2 = T(o[Adam::beta2]);
-      one_minus_beta2 = T(1.0 - o[Adam::beta2]);
       eps = T(o[Adam::eps]);
       if (o[Adam::eps_hat] != 0.0) {
         inv_bias_correction2_sqrt = T(1);
@@ -81,13 +73,10 @@ struct Adam {
         [&](auto coupled_decay, auto amsgrad) {
           PYOPTIM_SIMD
           for (std::size_t i = 0; i < n; ++i) {
-            const T p = param[i] * s.param_scale;
-            T g = in(grad[i]) * s.grad_sign;
-            if constexpr (coupled_decay) g = g + s.weight_decay * p;
-            const T mi = lerp(m[i], g, s.w1, s.w1_minus_one, s.lerp_small);
-            T vi = v[i] * s.beta2 + s.one_minus_beta2 * g * g;
+            const auto [p, g, mi, v_new] = s.moments.template update<coupled_decay>(in, param[i], grad[i], m[i], v[i]);
             m[i] = mi;
-            v[i] = vi;
+            v[i] = v_new;
+            T vi = v_new;  // AMSGrad may raise it to the running maximum
             if constexpr (amsgrad) {
               vi = vmax[i] > vi ? vmax[i] : vi;
               vmax[i] = vi;
@@ -96,7 +85,7 @@ struct Adam {
             param[i] = p + s.neg_step_size * (mi / denom);
           }
         },
-        s.coupled_decay, s.amsgrad);
+        s.moments.coupled_decay, s.amsgrad);
   }
 };
 

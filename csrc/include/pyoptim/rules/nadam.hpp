@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "../common.hpp"
+#include "adam_moments.hpp"
 
 PYOPTIM_BEGIN_NAMESPACE
 
@@ -28,24 +29,15 @@ struct NAdam {
 
   template <class T>
   struct Step {
-    T grad_sign, weight_decay, param_scale, w1, w1_minus_one, beta2, one_minus_beta2;
+    AdamMoments<T> moments;
     T inv_bias_correction2_sqrt, eps, grad_coef, exp_avg_coef;
-    bool coupled_decay, lerp_small;
 
-    Step(const double* o, std::int64_t step) {
-      const double lr_ = o[NAdam::lr], wd = o[NAdam::weight_decay];
-      const bool decoupled = o[NAdam::decoupled_weight_decay] != 0.0;
+    Step(const double* o, std::int64_t step)
+        : moments(o[NAdam::lr], o[NAdam::beta1], o[NAdam::beta2], o[NAdam::weight_decay],
+                  o[NAdam::decoupled_weight_decay] != 0.0, o[NAdam::maximize] != 0.0) {
+      const double lr_ = o[NAdam::lr];
       const double bias_correction2 = 1.0 - std::pow(o[NAdam::beta2], double(step));
       const double mu_ = o[NAdam::mu], mu_next_ = o[NAdam::mu_next], prod = o[NAdam::mu_product];
-      grad_sign = o[NAdam::maximize] != 0.0 ? T(-1) : T(1);
-      weight_decay = T(wd);
-      coupled_decay = !decoupled && wd != 0.0;
-      param_scale = decoupled ? T(1.0 - lr_ * wd) : T(1);
-      w1 = T(1.0 - o[NAdam::beta1]);
-      w1_minus_one = -(T(1) - w1);
-      lerp_small = w1 < T(0.5);
-      beta2 = T(o[NAdam::beta2]);
-      one_minus_beta2 = T(1.0 - o[NAdam::beta2]);
       inv_bias_correction2_sqrt = T(1.0 / std::sqrt(bias_correction2));
       eps = T(o[NAdam::eps]);
       grad_coef = T(-lr_ * (1.0 - mu_) / (1.0 - prod));
@@ -62,18 +54,14 @@ struct NAdam {
         [&](auto coupled_decay) {
           PYOPTIM_SIMD
           for (std::size_t i = 0; i < n; ++i) {
-            const T p = param[i] * s.param_scale;
-            T g = in(grad[i]) * s.grad_sign;
-            if constexpr (coupled_decay) g = g + s.weight_decay * p;
-            const T mi = lerp(m[i], g, s.w1, s.w1_minus_one, s.lerp_small);
-            const T vi = v[i] * s.beta2 + s.one_minus_beta2 * g * g;
+            const auto [p, g, mi, vi] = s.moments.template update<coupled_decay>(in, param[i], grad[i], m[i], v[i]);
             m[i] = mi;
             v[i] = vi;
             const T denom = std::sqrt(vi) * s.inv_bias_correction2_sqrt + s.eps;
             param[i] = p + (s.grad_coef * g + s.exp_avg_coef * mi) / denom;
           }
         },
-        s.coupled_decay);
+        s.moments.coupled_decay);
   }
 };
 

@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "../common.hpp"
+#include "adam_moments.hpp"
 
 PYOPTIM_BEGIN_NAMESPACE
 
@@ -23,26 +24,19 @@ struct RAdam {
 
   template <class T>
   struct Step {
-    T grad_sign, weight_decay, param_scale, w1, w1_minus_one, beta2, one_minus_beta2, eps, coef;
-    bool coupled_decay, lerp_small, rectified;
+    AdamMoments<T> moments;
+    T eps, coef;
+    bool rectified;
 
-    Step(const double* o, std::int64_t step) {
-      const double lr_ = o[RAdam::lr], wd = o[RAdam::weight_decay], b1 = o[RAdam::beta1], b2 = o[RAdam::beta2];
-      const bool decoupled = o[RAdam::decoupled_weight_decay] != 0.0;
+    Step(const double* o, std::int64_t step)
+        : moments(o[RAdam::lr], o[RAdam::beta1], o[RAdam::beta2], o[RAdam::weight_decay],
+                  o[RAdam::decoupled_weight_decay] != 0.0, o[RAdam::maximize] != 0.0) {
+      const double lr_ = o[RAdam::lr], b1 = o[RAdam::beta1], b2 = o[RAdam::beta2];
       const double t = double(step);
       const double bias_correction1 = 1.0 - std::pow(b1, t);
       const double bias_correction2 = 1.0 - std::pow(b2, t);
       const double rho_inf = 2.0 / (1.0 - b2) - 1.0;
       const double rho_t = rho_inf - 2.0 * t * std::pow(b2, t) / bias_correction2;
-      grad_sign = o[RAdam::maximize] != 0.0 ? T(-1) : T(1);
-      weight_decay = T(wd);
-      coupled_decay = !decoupled && wd != 0.0;
-      param_scale = decoupled ? T(1.0 - lr_ * wd) : T(1);
-      w1 = T(1.0 - b1);
-      w1_minus_one = -(T(1) - w1);
-      lerp_small = w1 < T(0.5);
-      beta2 = T(b2);
-      one_minus_beta2 = T(1.0 - b2);
       eps = T(o[RAdam::eps]);
       rectified = rho_t > 5.0;
       if (rectified) {
@@ -64,11 +58,7 @@ struct RAdam {
         [&](auto coupled_decay, auto rectified) {
           PYOPTIM_SIMD
           for (std::size_t i = 0; i < n; ++i) {
-            const T p = param[i] * s.param_scale;
-            T g = in(grad[i]) * s.grad_sign;
-            if constexpr (coupled_decay) g = g + s.weight_decay * p;
-            const T mi = lerp(m[i], g, s.w1, s.w1_minus_one, s.lerp_small);
-            const T vi = v[i] * s.beta2 + s.one_minus_beta2 * g * g;
+            const auto [p, g, mi, vi] = s.moments.template update<coupled_decay>(in, param[i], grad[i], m[i], v[i]);
             m[i] = mi;
             v[i] = vi;
             if constexpr (rectified)
@@ -77,7 +67,7 @@ struct RAdam {
               param[i] = p + s.coef * mi;
           }
         },
-        s.coupled_decay, s.rectified);
+        s.moments.coupled_decay, s.rectified);
   }
 };
 
