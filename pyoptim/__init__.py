@@ -17,7 +17,7 @@ from pathlib import Path
 # OpenMP's idle workers spin for a long while after each parallel step (libgomp:
 # about 300,000 rounds). Between optimizer steps the cores belong to the rest of
 # the training loop -- above all to the BLAS threads of the next forward pass --
-# and spinning workers slowed an MNIST epoch many times over (bench/mnist_figures.md). A short spin keeps
+# and spinning workers slowed an MNIST epoch many times over. A short spin keeps
 # back-to-back steps fast; the user's own setting wins.
 if "OMP_WAIT_POLICY" not in os.environ and "GOMP_SPINCOUNT" not in os.environ:
     os.environ["GOMP_SPINCOUNT"] = "3000"
