@@ -6,10 +6,7 @@ from typing import Iterator, Mapping
 
 import numpy as np
 
-# Each tensor starts on a 64-byte boundary, so that its view is as aligned as
-# a separate allocation would be.
-_ALIGN_BYTES = 64
-
+from .memory import ALIGNMENT, zeros_aligned
 
 class FlatParameters:
     """Named parameter and gradient arrays that are views into two flat buffers.
@@ -32,7 +29,8 @@ class FlatParameters:
         self.dtype = np.dtype(dtype)
         if self.dtype not in (np.float32, np.float64):
             raise TypeError(f"dtype: expected float32 or float64, got {self.dtype}")
-        align = _ALIGN_BYTES // self.dtype.itemsize
+        # Each tensor starts on a 64-byte boundary, as the buffers do.
+        align = ALIGNMENT // self.dtype.itemsize
         layout, offset = {}, 0
         for name, shape in shapes.items():
             if not isinstance(name, str):
@@ -43,8 +41,8 @@ class FlatParameters:
             size = int(np.prod(shape, dtype=np.int64))
             layout[name] = (offset, shape, size)
             offset += -(-size // align) * align
-        self.params = _aligned_zeros(offset, self.dtype)
-        self.grads = _aligned_zeros(offset, self.dtype)
+        self.params = zeros_aligned(offset, self.dtype)
+        self.grads = zeros_aligned(offset, self.dtype)
         self._params, self._grads = {}, {}
         for name, (start, shape, size) in layout.items():
             self._params[name] = self.params[start:start + size].reshape(shape)
@@ -79,8 +77,3 @@ class FlatParameters:
         shapes = ", ".join(f"{n}: {self._params[n].shape}" for n in self._params)
         return f"FlatParameters({{{shapes}}}, dtype={self.dtype}, size={self.params.size})"
 
-
-def _aligned_zeros(size: int, dtype: np.dtype) -> np.ndarray:
-    raw = np.zeros(size * dtype.itemsize + _ALIGN_BYTES, dtype=np.uint8)
-    start = -raw.ctypes.data % _ALIGN_BYTES
-    return raw[start:start + size * dtype.itemsize].view(dtype)

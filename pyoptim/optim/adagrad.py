@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..memory import aligned_like
 from .optimizer import Optimizer
 
 
@@ -33,4 +34,4 @@ class Adagrad(Optimizer):
 
     @classmethod
     def initial_state(cls, name: str, param: np.ndarray, group: dict) -> np.ndarray:
-        return np.full_like(param, group["initial_accumulator_value"])
+        return aligned_like(param, group["initial_accumulator_value"])

@@ -17,6 +17,7 @@ from typing import Any, Callable, ClassVar, Iterable, NamedTuple
 import numpy as np
 
 from .. import _core
+from ..memory import aligned_like
 from . import _checks
 
 # Keys a param group may hold besides the hyperparameters.
@@ -113,7 +114,8 @@ class Optimizer:
 
     @classmethod
     def initial_state(cls, name: str, param: np.ndarray, group: dict) -> np.ndarray:
-        return np.zeros_like(param)
+        """State array `name` before the first step; placed like `param` (pyoptim.memory)."""
+        return aligned_like(param)
 
     @classmethod
     def default_hyper(cls) -> dict:
@@ -345,7 +347,8 @@ class Optimizer:
                         if name in self.state[i]:
                             np.copyto(self.state[i][name], new_arrays[(i, name)])
                         else:
-                            self.state[i][name] = new_arrays[(i, name)].copy(order="K")
+                            self.state[i][name] = aligned_like(self._pairs[i][0])
+                            np.copyto(self.state[i][name], new_arrays[(i, name)])
             run.fresh = {name for name in self._state_names
                          if any(name in self.state[i] and (i, name) not in new_arrays for i in run.indices)}
             run.plan = self._plan(group["params"], run.indices, self.state)

@@ -16,7 +16,16 @@ PYOPTIM_BEGIN_NAMESPACE
 
 // Work is split on cache-line boundaries so threads never share a line.
 template <class T>
-constexpr std::size_t kSplitGranule = 64 / sizeof(T);
+constexpr std::size_t kSplitGranule = kCacheLine / sizeof(T);
+
+// Elements before `p` reaches a cache-line boundary. Vector loads that straddle
+// two lines slow an update markedly once its arrays outgrow L2, and NumPy puts
+// large arrays 16 bytes past a boundary; so each pass does these few elements
+// on their own first.
+template <class T>
+std::size_t elements_to_cache_line(const T* p) {
+  return (kCacheLine - reinterpret_cast<std::uintptr_t>(p) % kCacheLine) % kCacheLine / sizeof(T);
+}
 
 // Updates elements [begin, end) of the tensors seen as one concatenated range.
 template <class Rule, class T, class Gradient>
@@ -31,10 +40,20 @@ void update_range(const typename Rule::template Step<T>& step, const Gradient& g
     const TensorRef<T>& x = tensors[t];
     const std::size_t lo = std::max(begin, offset), hi = std::min(end, offset + x.size);
     if (lo >= hi) continue;
-    const std::size_t at = lo - offset;
-    T* state[kMaxState];
-    for (int k = 0; k < kMaxState; ++k) state[k] = x.state[k] ? x.state[k] + at : nullptr;
-    Rule::update(scalars, reader, hi - lo, x.param + at, x.grad + at, state);
+    // Two pieces: the elements before the parameter's first cache-line
+    // boundary, then the rest. The optimizers allocate state at the
+    // parameter's offset from a line (pyoptim.memory), so the states reach
+    // the boundary with it. Each element's update depends on that element
+    // alone, so the cut changes no bits.
+    const std::size_t first = lo - offset, last = hi - offset;
+    const std::size_t cuts[3] = {first, std::min(last, first + elements_to_cache_line(x.param + first)), last};
+    for (int piece = 0; piece < 2; ++piece) {
+      const std::size_t at = cuts[piece], n = cuts[piece + 1] - at;
+      if (n == 0) continue;
+      T* state[kMaxState];
+      for (int k = 0; k < kMaxState; ++k) state[k] = x.state[k] ? x.state[k] + at : nullptr;
+      Rule::update(scalars, reader, n, x.param + at, x.grad + at, state);
+    }
   }
 }
 

@@ -2,8 +2,13 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 
 namespace pyoptim {
+
+// The alignment the kernels work toward: a cache line on x86-64 and on most
+// aarch64 cores.
+constexpr std::size_t kCacheLine = 64;
 
 // The most state arrays any rule keeps per parameter.
 constexpr int kMaxState = 4;
