@@ -25,26 +25,30 @@ def simd_path(request):
     _core.select_simd(previous)
 
 
-def run_both(name, hyper, n, dtype, *, offset=0, steps=STEPS, seed=0):
-    """Steps the kernel and the reference side by side; returns both final states."""
+def run_both(name, hyper, n, dtype, *, offset=0, grad_offset=None, state_offset=None, steps=STEPS, seed=0):
+    """Steps the kernel and the reference side by side; returns both final states.
+    Offsets count elements past a 64-byte boundary."""
+    grad_offset = offset if grad_offset is None else grad_offset
+    state_offset = offset if state_offset is None else state_offset
     rng = np.random.default_rng(seed)
     kernel = getattr(kernels, f"{name.lower()}_step")
     ref = getattr(reference, f"{name.lower()}_step")
 
-    def arrays():
-        base = rng.standard_normal(n + offset).astype(dtype)
-        return base[offset:]  # an unaligned start when offset > 0
+    def arrays(offset):
+        base = pyoptim.empty_aligned(n + offset, dtype)
+        base[...] = rng.standard_normal(n + offset)
+        return base[offset:]
 
-    param = arrays()
+    param = arrays(offset)
     states = []
     for start in initial_states(name, param, hyper):
-        state = np.zeros(n + offset, dtype)[offset:]
+        state = pyoptim.zeros_aligned(n + state_offset, dtype)[state_offset:]
         state[...] = start
         states.append(state)
     param_ref, states_ref = param.copy(), [s.copy() for s in states]
     scalars = scalars_ref = {}
     for t in range(1, steps + 1):
-        grad = arrays() * dtype(0.5) + dtype(0.1)
+        grad = arrays(grad_offset) * dtype(0.5) + dtype(0.1)
         scalars = kernel(param, grad, *states, step=t, **hyper, **scalars) or {}
         scalars_ref = ref(param_ref, grad, *states_ref, step=t, **hyper, **scalars_ref) or {}
     assert scalars == scalars_ref
@@ -67,6 +71,17 @@ def test_kernel_matches_reference_exactly(simd_path, name, case, n, dtype):
 def test_unaligned_slices(simd_path, name, case, offset, dtype):
     got, want = run_both(name, CASES[name][case], 1021, dtype, offset=offset, steps=10)
     assert got[0].ctypes.data % 64 != 0
+    for g, w in zip(got, want):
+        np.testing.assert_array_equal(g, w)
+
+
+@pytest.mark.parametrize("n", [1, 5, 17, 40, 1021])
+@pytest.mark.parametrize("name,case", case_ids())
+def test_each_array_at_its_own_offset(simd_path, name, case, n):
+    """A pass first updates the elements before the parameter's cache-line
+    boundary; the others arrays may be anywhere relative to it."""
+    got, want = run_both(name, CASES[name][case], n, np.float32, offset=7, grad_offset=2, state_offset=12, steps=5)
+    assert got[0].ctypes.data % 64 == 28 and all(s.ctypes.data % 64 == 48 for s in got[1:])
     for g, w in zip(got, want):
         np.testing.assert_array_equal(g, w)
 
