@@ -20,9 +20,10 @@ import numpy as np
 ALIGNMENT = 64
 
 
-def empty_aligned(shape, dtype=np.float32, *, offset: int = 0) -> np.ndarray:
-    """An uninitialised C-contiguous array whose data starts `offset` bytes past a
-    64-byte boundary (0 <= offset < 64, a multiple of the dtype's alignment)."""
+def empty_aligned(shape, dtype=np.float32, *, offset: int = 0, order: str = "C") -> np.ndarray:
+    """An uninitialised contiguous array (`order` "C" or "F") whose data starts
+    `offset` bytes past a 64-byte boundary (0 <= offset < 64, a multiple of the
+    dtype's alignment)."""
     dtype = np.dtype(dtype)
     shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
     if any(isinstance(d, bool) or not isinstance(d, (int, np.integer)) or d < 0 for d in shape):
@@ -31,28 +32,32 @@ def empty_aligned(shape, dtype=np.float32, *, offset: int = 0) -> np.ndarray:
         raise TypeError(f"offset: expected an int, got {type(offset).__name__}")
     if not 0 <= offset < ALIGNMENT or offset % dtype.alignment:
         raise ValueError(f"offset: expected a multiple of {dtype.alignment} in [0, {ALIGNMENT}), got {offset}")
+    if order not in ("C", "F"):
+        raise ValueError(f"order: expected 'C' or 'F', got {order!r}")
     nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
     raw = np.empty(nbytes + 2 * ALIGNMENT, dtype=np.uint8)
     start = (offset - raw.ctypes.data) % ALIGNMENT
-    return raw[start:start + nbytes].view(dtype).reshape(shape)
+    return raw[start:start + nbytes].view(dtype).reshape(shape, order=order)
 
 
-def zeros_aligned(shape, dtype=np.float32, *, offset: int = 0) -> np.ndarray:
+def zeros_aligned(shape, dtype=np.float32, *, offset: int = 0, order: str = "C") -> np.ndarray:
     """Like :func:`empty_aligned`, filled with zeros."""
-    array = empty_aligned(shape, dtype, offset=offset)
+    array = empty_aligned(shape, dtype, offset=offset, order=order)
     array.fill(0)
     return array
 
 
 def aligned_like(array: np.ndarray, fill_value: float = 0.0) -> np.ndarray:
-    """A new array of `array`'s shape and dtype, filled with `fill_value`, at the
-    same offset from a 64-byte boundary as `array`: what a kernel pass over both
-    needs to run its vector loop on boundaries for each."""
+    """A new array of `array`'s shape, dtype and memory order (Fortran order for an
+    array that is only F-contiguous, else C), filled with `fill_value`, at the same
+    offset from a 64-byte boundary as `array`: what a kernel pass over both needs
+    to run its vector loop on boundaries for each."""
     if not isinstance(array, np.ndarray):
         raise TypeError(f"array: expected a numpy.ndarray, got {type(array).__name__}")
     offset = array.ctypes.data % ALIGNMENT if array.size else 0
     if offset % array.dtype.alignment:
         offset = 0  # an unaligned view: no placement helps, pick any
-    like = empty_aligned(array.shape, array.dtype, offset=offset)
+    order = "F" if array.flags.f_contiguous and not array.flags.c_contiguous else "C"
+    like = empty_aligned(array.shape, array.dtype, offset=offset, order=order)
     like.fill(fill_value)
     return like

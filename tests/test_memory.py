@@ -34,6 +34,11 @@ def test_bad_offset_is_refused(offset, error):
         empty_aligned(10, np.float64, offset=offset)
 
 
+def test_bad_order_is_refused():
+    with pytest.raises(ValueError, match="order"):
+        empty_aligned(10, order="K")
+
+
 @pytest.mark.parametrize("shape", [-1, (2, -3), (2.5,)])
 def test_bad_shape_is_refused(shape):
     with pytest.raises(ValueError, match="shape"):
@@ -48,6 +53,23 @@ def test_aligned_like_copies_the_offset(start):
     assert like.shape == array.shape and like.dtype == array.dtype
     assert like.ctypes.data % ALIGNMENT == array.ctypes.data % ALIGNMENT == 4 * start % ALIGNMENT
     assert (like == 2.5).all() and not np.shares_memory(like, base)
+
+
+def test_aligned_like_keeps_fortran_order():
+    array = np.asfortranarray(np.arange(12.0).reshape(3, 4))
+    like = aligned_like(array)
+    assert like.flags.f_contiguous and not like.flags.c_contiguous
+
+
+def test_fortran_ordered_parameters_get_fortran_ordered_state():
+    """The kernel pairs elements by memory position: state must share the parameter's order."""
+    param = np.asfortranarray(np.arange(12.0).reshape(3, 4))
+    grad = np.asfortranarray(np.ones((3, 4)))
+    grad[0, 3] = 5.0
+    opt = pyoptim.Adam([(param, grad)], lr=0.1)
+    opt.step()
+    exp_avg = opt.state_dict()["state"][0]["exp_avg"]
+    np.testing.assert_allclose(exp_avg, 0.1 * grad)
 
 
 def test_aligned_like_refuses_non_arrays():
