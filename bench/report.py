@@ -134,6 +134,11 @@ def rule_tables(results):
                "vs_numpy": t["numpy"] / ours if "numpy" in t else None,
                "vs_torch": t["torch"] / ours if "torch" in t else None,
                "vs_fused": t["torch_fused"] / ours if "torch_fused" in t else None}
+        # The ratio pyoptim would reach running at its memory roof: the most
+        # that any kernel reading and writing the rule's arrays once can get.
+        # From the paired fraction, which the machine's drifts do not skew.
+        for key in ("vs_numpy", "vs_torch", "vs_fused"):
+            row[f"{key}_at_roof"] = row[key] / frac if row[key] is not None and frac else None
         rows[rule].append(row)
         summary.append(row)
     return rows, summary
@@ -148,14 +153,14 @@ def ratio(x):
 
 
 def figures(summary, overhead, e2e):
-    """(figure, target, measured, met) from this run."""
+    """(figure, target, measured, met, at the roof) from this run."""
     out = []
     big = [r for r in summary if r["size"] >= 1 << 24 and r["roof_fraction"] is not None]
     if big:
         worst = min(big, key=lambda r: r["roof_fraction"])
         out.append(("16M and 64M: every rule's fraction of its roof (worst case)", f">= {ROOF_TARGET:.0%}",
                     f"{worst['roof_fraction']:.0%} ({worst['rule']}, {SIZE_NAMES[worst['size']]}, "
-                    f"{worst['threads']}t)", worst["roof_fraction"] >= ROOF_TARGET))
+                    f"{worst['threads']}t)", worst["roof_fraction"] >= ROOF_TARGET, "100%"))
     mid = [r for r in summary if (1 << 16) <= r["size"] <= (1 << 20) and r["threads"] == 1]
     adam = [r for r in mid if r["rule"] == "Adam"]
     for key, target, label in (("vs_fused", ADAM_VS_FUSED, "torch fused=True"), ("vs_numpy", ADAM_VS_NUMPY, "NumPy")):
@@ -163,28 +168,30 @@ def figures(summary, overhead, e2e):
         if vals:
             worst = min(vals, key=lambda r: r[key])
             out.append((f"64K-1M, 1 thread: Adam faster than {label} (worst size)", f">= {target}x",
-                        f"{worst[key]:.2f}x at {SIZE_NAMES[worst['size']]}", worst[key] >= target))
+                        f"{worst[key]:.2f}x at {SIZE_NAMES[worst['size']]}", worst[key] >= target,
+                        ratio(worst[f"{key}_at_roof"])))
     fused = [r for r in mid if r["vs_fused"] is not None]
     if fused:
         worst = min(fused, key=lambda r: r["vs_fused"])
         out.append(("64K-1M, 1 thread: every rule faster than torch fused (worst case)", f">= {RULE_VS_FUSED}x",
                     f"{worst['vs_fused']:.2f}x ({worst['rule']}, {SIZE_NAMES[worst['size']]})",
-                    worst["vs_fused"] >= RULE_VS_FUSED))
+                    worst["vs_fused"] >= RULE_VS_FUSED, ratio(worst["vs_fused_at_roof"])))
     if "16 elements" in overhead and "pyoptim" in overhead["16 elements"]:
         t = overhead["16 elements"]["pyoptim"] * 1e6
         out.append(("A 16-element Adam step", f"<= {OVERHEAD_16_TARGET_US} µs", f"{t:.2f} µs",
-                    t <= OVERHEAD_16_TARGET_US))
+                    t <= OVERHEAD_16_TARGET_US, "–"))
     m = overhead.get("200 tensors", {})
     if "pyoptim" in m and "torch_fused" in m:
         r = m["torch_fused"] / m["pyoptim"]
-        out.append(("200-tensor model step vs torch fused", f">= {MODEL_VS_FUSED}x", f"{r:.2f}x", r >= MODEL_VS_FUSED))
+        out.append(("200-tensor model step vs torch fused", f">= {MODEL_VS_FUSED}x", f"{r:.2f}x", r >= MODEL_VS_FUSED,
+                    "–"))
     mlp = {r["batch"]: r for r in e2e if r["model"].startswith("mlp") and r["threads"] == 2 and "speedup" in r}
     for batch, target in MNIST_VS_TORCH.items():
         if batch in mlp:
             r = mlp[batch]
             out.append((f"MNIST MLP epoch, batch {batch}, 2 threads, vs PyTorch fused Adam", f">= {target}x",
                         f"{r['speedup']:.2f}x (accuracy {r['pyoptim_accuracy']:.2%} vs "
-                        f"{r['torch_accuracy']:.2%})", r["speedup"] >= target))
+                        f"{r['torch_accuracy']:.2%})", r["speedup"] >= target, "–"))
     return out
 
 
@@ -263,9 +270,12 @@ def write_report(machine, results, out: Path, probe: dict | None = None) -> None
              ""]
     figs = figures(summary, overhead, e2e)
     if figs:
-        lines += ["## Figures", "", "| figure | target | this run | met |", "|---|---|---|---|"]
-        lines += [f"| {f} | {t} | {m} | {'yes' if ok else '**no**'} |" for f, t, m, ok in figs]
-        lines.append("")
+        lines += ["## Figures", "", "| figure | target | this run | met | at the roof |", "|---|---|---|---|---|"]
+        lines += [f"| {f} | {t} | {m} | {'yes' if ok else '**no**'} | {roof} |" for f, t, m, ok, roof in figs]
+        lines += ["", "*at the roof*: the ratio the same case would show if pyoptim ran exactly at its "
+                  "memory roof (this run's ratio divided by the case's roof fraction): the most any kernel "
+                  "that reads and writes the rule's arrays once can reach here. A target above it is out of "
+                  "reach on this machine.", ""]
     if images:
         lines += ["## Plots", ""] + [f"![{name}]({name})" for name in images] + [""]
     if overhead:
@@ -336,7 +346,7 @@ def main(argv=None) -> int:
         json_path.parent.mkdir(exist_ok=True)
         run_suite(json_path, args.selection)
     machine, results = load(json_path)
-    probe = numpy_allocator_probe() if args.json is None else None
+    probe = numpy_allocator_probe()
     write_report(machine, results, args.out, probe)
     print(f"wrote {args.out}")
     return 0
