@@ -203,12 +203,14 @@ def plots(rows, out_dir: Path) -> list:
     except ImportError:
         return []
     made = []
+    # One colour per rule in every panel.
+    colours = dict(zip(sorted(rows), plt.get_cmap("tab10").colors + plt.get_cmap("Dark2").colors))
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.5), sharey=True)
     for ax, threads in zip(axes, (1, 2)):
         for rule, rs in sorted(rows.items()):
             pts = [(r["size"], r["roof_fraction"]) for r in rs if r["threads"] == threads and r["roof_fraction"]]
             if pts:
-                ax.plot(*zip(*pts), marker="o", label=rule)
+                ax.plot(*zip(*pts), marker="o", label=rule, color=colours[rule])
         ax.axhline(ROOF_TARGET, color="grey", linestyle="--", linewidth=1)
         ax.set_xscale("log", base=2)
         ax.set_title(f"fraction of the memory roof, {threads} thread{'s' if threads > 1 else ''}")
@@ -227,14 +229,15 @@ def plots(rows, out_dir: Path) -> list:
         for rule, rs in sorted(rows.items()):
             pts = [(r["size"], r[key]) for r in rs if r["threads"] == 1 and r[key]]
             if pts:
-                ax.plot(*zip(*pts), marker="o", label=rule)
+                ax.plot(*zip(*pts), marker="o", label=rule, color=colours[rule])
         ax.set_xscale("log", base=2)
         ax.set_yscale("log")
         ax.set_title(title + ", 1 thread")
         ax.set_xlabel("elements (float32)")
         ax.axhline(1.0, color="grey", linewidth=1)
-    if axes[0].get_legend_handles_labels()[0]:
-        axes[0].legend(fontsize=7, ncol=2)
+    for ax in axes:
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=7, ncol=2)
     fig.tight_layout()
     fig.savefig(out_dir / "speedup.png", dpi=110)
     made.append("speedup.png")
