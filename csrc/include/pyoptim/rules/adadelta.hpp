@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "../common.hpp"
+#include "decayed_gradient.hpp"
 
 PYOPTIM_BEGIN_NAMESPACE
 
@@ -20,17 +21,15 @@ struct Adadelta {
 
   template <class T>
   struct Step {
-    T grad_sign, weight_decay, rho, one_minus_rho, eps, neg_lr;
-    bool decay;
+    DecayedGradient<T> gradient;
+    T rho, one_minus_rho, eps, neg_lr;
 
     Step(const double* o, std::int64_t)
-        : grad_sign(o[Adadelta::maximize] != 0.0 ? T(-1) : T(1)),
-          weight_decay(T(o[Adadelta::weight_decay])),
+        : gradient(o[Adadelta::weight_decay], o[Adadelta::maximize] != 0.0),
           rho(T(o[Adadelta::rho])),
           one_minus_rho(T(1.0 - o[Adadelta::rho])),
           eps(T(o[Adadelta::eps])),
-          neg_lr(T(-o[Adadelta::lr])),
-          decay(o[Adadelta::weight_decay] != 0.0) {}
+          neg_lr(T(-o[Adadelta::lr])) {}
   };
 
   template <class T, class Gradient>
@@ -42,8 +41,7 @@ struct Adadelta {
         [&](auto decay) {
           PYOPTIM_SIMD
           for (std::size_t i = 0; i < n; ++i) {
-            T g = in(grad[i]) * s.grad_sign;
-            if constexpr (decay) g = g + s.weight_decay * param[i];
+            const T g = s.gradient.template read<decay>(in, grad[i], param[i]);
             const T v = sq[i] * s.rho + s.one_minus_rho * g * g;
             sq[i] = v;
             const T delta = std::sqrt(acc[i] + s.eps) / std::sqrt(v + s.eps) * g;
@@ -51,7 +49,7 @@ struct Adadelta {
             param[i] = param[i] + s.neg_lr * delta;
           }
         },
-        s.decay);
+        s.gradient.coupled);
   }
 };
 

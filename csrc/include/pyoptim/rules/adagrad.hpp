@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "../common.hpp"
+#include "decayed_gradient.hpp"
 
 PYOPTIM_BEGIN_NAMESPACE
 
@@ -22,15 +23,14 @@ struct Adagrad {
 
   template <class T>
   struct Step {
-    T grad_sign, weight_decay, eps, neg_clr;
-    bool decay, eps_inside;
+    DecayedGradient<T> gradient;
+    T eps, neg_clr;
+    bool eps_inside;
 
     Step(const double* o, std::int64_t step)
-        : grad_sign(o[Adagrad::maximize] != 0.0 ? T(-1) : T(1)),
-          weight_decay(T(o[Adagrad::weight_decay])),
+        : gradient(o[Adagrad::weight_decay], o[Adagrad::maximize] != 0.0),
           eps(T(o[Adagrad::eps])),
           neg_clr(T(-(o[Adagrad::lr] / (1.0 + double(step - 1) * o[Adagrad::lr_decay])))),
-          decay(o[Adagrad::weight_decay] != 0.0),
           eps_inside(o[Adagrad::eps_inside_sqrt] != 0.0) {}
   };
 
@@ -42,15 +42,14 @@ struct Adagrad {
         [&](auto decay, auto eps_inside) {
           PYOPTIM_SIMD
           for (std::size_t i = 0; i < n; ++i) {
-            T g = in(grad[i]) * s.grad_sign;
-            if constexpr (decay) g = g + s.weight_decay * param[i];
+            const T g = s.gradient.template read<decay>(in, grad[i], param[i]);
             const T a = acc[i] + g * g;
             acc[i] = a;
             const T std_dev = eps_inside ? std::sqrt(a + s.eps) : std::sqrt(a) + s.eps;
             param[i] = param[i] + s.neg_clr * (g / std_dev);
           }
         },
-        s.decay, s.eps_inside);
+        s.gradient.coupled, s.eps_inside);
   }
 };
 

@@ -85,7 +85,7 @@ struct Adam {
             param[i] = p + s.neg_step_size * (mi / denom);
           }
         },
-        s.moments.coupled_decay, s.amsgrad);
+        s.moments.gradient.coupled, s.amsgrad);
   }
 };
 

@@ -3,24 +3,24 @@
 #pragma once
 
 #include "../common.hpp"
+#include "decayed_gradient.hpp"
 
 PYOPTIM_BEGIN_NAMESPACE
 
 template <class T>
 struct AdamMoments {
-  T grad_sign, weight_decay, param_scale, w1, w1_minus_one, beta2, one_minus_beta2;
-  bool coupled_decay, lerp_small;
+  DecayedGradient<T> gradient;
+  T param_scale, w1, w1_minus_one, beta2, one_minus_beta2;
+  bool lerp_small;
 
   // Scalars formed once per step in double, rounded once to T.
   AdamMoments(double lr, double beta1, double beta2_, double wd, bool decoupled, bool maximize)
-      : grad_sign(maximize ? T(-1) : T(1)),
-        weight_decay(T(wd)),
+      : gradient(wd, maximize, decoupled),
         param_scale(decoupled ? T(1.0 - lr * wd) : T(1)),
         w1(T(1.0 - beta1)),
         w1_minus_one(-(T(1) - w1)),
         beta2(T(beta2_)),
         one_minus_beta2(T(1.0 - beta2_)),
-        coupled_decay(!decoupled && wd != 0.0),
         lerp_small(w1 < T(0.5)) {}
 
   struct Values {
@@ -35,8 +35,7 @@ struct AdamMoments {
   template <bool CoupledDecay, class Gradient>
   Values update(const Gradient& in, T param, T grad, T m, T v) const {
     const T p = param * param_scale;
-    T g = in(grad) * grad_sign;
-    if constexpr (CoupledDecay) g = g + weight_decay * p;
+    const T g = gradient.template read<CoupledDecay>(in, grad, p);
     return {p, g, lerp(m, g, w1, w1_minus_one, lerp_small), v * beta2 + one_minus_beta2 * g * g};
   }
 };

@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "../common.hpp"
+#include "decayed_gradient.hpp"
 
 PYOPTIM_BEGIN_NAMESPACE
 
@@ -22,18 +23,17 @@ struct Adamax {
 
   template <class T>
   struct Step {
-    T grad_sign, weight_decay, w1, w1_minus_one, beta2, eps, neg_clr;
-    bool decay, lerp_small;
+    DecayedGradient<T> gradient;
+    T w1, w1_minus_one, beta2, eps, neg_clr;
+    bool lerp_small;
 
     Step(const double* o, std::int64_t step)
-        : grad_sign(o[Adamax::maximize] != 0.0 ? T(-1) : T(1)),
-          weight_decay(T(o[Adamax::weight_decay])),
+        : gradient(o[Adamax::weight_decay], o[Adamax::maximize] != 0.0),
           w1(T(1.0 - o[Adamax::beta1])),
           w1_minus_one(-(T(1) - w1)),
           beta2(T(o[Adamax::beta2])),
           eps(T(o[Adamax::eps])),
           neg_clr(T(-(o[Adamax::lr] / (1.0 - std::pow(o[Adamax::beta1], double(step)))))),
-          decay(o[Adamax::weight_decay] != 0.0),
           lerp_small(w1 < T(0.5)) {}
   };
 
@@ -46,8 +46,7 @@ struct Adamax {
         [&](auto decay) {
           PYOPTIM_SIMD
           for (std::size_t i = 0; i < n; ++i) {
-            T g = in(grad[i]) * s.grad_sign;
-            if constexpr (decay) g = g + s.weight_decay * param[i];
+            const T g = s.gradient.template read<decay>(in, grad[i], param[i]);
             const T mi = lerp(m[i], g, s.w1, s.w1_minus_one, s.lerp_small);
             m[i] = mi;
             const T decayed = u[i] * s.beta2, fresh = std::fabs(g) + s.eps;
@@ -56,7 +55,7 @@ struct Adamax {
             param[i] = param[i] + s.neg_clr * (mi / ui);
           }
         },
-        s.decay);
+        s.gradient.coupled);
   }
 };
 

@@ -61,7 +61,7 @@ struct NAdam {
             param[i] = p + (s.grad_coef * g + s.exp_avg_coef * mi) / denom;
           }
         },
-        s.moments.coupled_decay);
+        s.moments.gradient.coupled);
   }
 };
 

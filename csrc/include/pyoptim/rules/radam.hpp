@@ -67,7 +67,7 @@ struct RAdam {
               param[i] = p + s.coef * mi;
           }
         },
-        s.moments.coupled_decay, s.rectified);
+        s.moments.gradient.coupled, s.rectified);
   }
 };
 

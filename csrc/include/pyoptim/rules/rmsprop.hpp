@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "../common.hpp"
+#include "decayed_gradient.hpp"
 
 PYOPTIM_BEGIN_NAMESPACE
 
@@ -26,12 +27,12 @@ struct RMSprop {
 
   template <class T>
   struct Step {
-    T grad_sign, weight_decay, alpha, one_minus_alpha, w, w_minus_one, eps, momentum, neg_lr;
-    bool decay, use_momentum, centered, eps_inside, lerp_small;
+    DecayedGradient<T> gradient;
+    T alpha, one_minus_alpha, w, w_minus_one, eps, momentum, neg_lr;
+    bool use_momentum, centered, eps_inside, lerp_small;
 
     Step(const double* o, std::int64_t)
-        : grad_sign(o[RMSprop::maximize] != 0.0 ? T(-1) : T(1)),
-          weight_decay(T(o[RMSprop::weight_decay])),
+        : gradient(o[RMSprop::weight_decay], o[RMSprop::maximize] != 0.0),
           alpha(T(o[RMSprop::alpha])),
           one_minus_alpha(T(1.0 - o[RMSprop::alpha])),
           w(one_minus_alpha),
@@ -39,7 +40,6 @@ struct RMSprop {
           eps(T(o[RMSprop::eps])),
           momentum(T(o[RMSprop::momentum])),
           neg_lr(T(-o[RMSprop::lr])),
-          decay(o[RMSprop::weight_decay] != 0.0),
           use_momentum(o[RMSprop::momentum] > 0.0),
           centered(o[RMSprop::centered] != 0.0),
           eps_inside(o[RMSprop::eps_inside_sqrt] != 0.0),
@@ -56,8 +56,7 @@ struct RMSprop {
         [&](auto decay, auto use_momentum, auto centered) {
           PYOPTIM_SIMD
           for (std::size_t i = 0; i < n; ++i) {
-            T g = in(grad[i]) * s.grad_sign;
-            if constexpr (decay) g = g + s.weight_decay * param[i];
+            const T g = s.gradient.template read<decay>(in, grad[i], param[i]);
             const T v = sq[i] * s.alpha + s.one_minus_alpha * g * g;
             sq[i] = v;
             T var = v;
@@ -76,7 +75,7 @@ struct RMSprop {
             }
           }
         },
-        s.decay, s.use_momentum, s.centered);
+        s.gradient.coupled, s.use_momentum, s.centered);
   }
 };
 

@@ -6,6 +6,7 @@
 #pragma once
 
 #include "../common.hpp"
+#include "decayed_gradient.hpp"
 
 PYOPTIM_BEGIN_NAMESPACE
 
@@ -39,19 +40,18 @@ struct SGD {
   // Per-step scalars: formed once per step in double, rounded once to T.
   template <class T>
   struct Step {
-    T neg_lr, momentum, one_minus_dampening, neg_lr_undamped, weight_decay, grad_sign;
-    bool use_momentum, nesterov, decay, buffer_is_new, classic;
+    DecayedGradient<T> gradient;
+    T neg_lr, momentum, one_minus_dampening, neg_lr_undamped;
+    bool use_momentum, nesterov, buffer_is_new, classic;
 
     Step(const double* o, std::int64_t /*step*/)
-        : neg_lr(T(-o[SGD::lr])),
+        : gradient(o[SGD::weight_decay], o[SGD::maximize] != 0.0),
+          neg_lr(T(-o[SGD::lr])),
           momentum(T(o[SGD::momentum])),
           one_minus_dampening(T(1.0 - o[SGD::dampening])),
           neg_lr_undamped(T(-o[SGD::lr] * (1.0 - o[SGD::dampening]))),
-          weight_decay(T(o[SGD::weight_decay])),
-          grad_sign(o[SGD::maximize] != 0.0 ? T(-1) : T(1)),
           use_momentum(o[SGD::momentum] != 0.0),
           nesterov(o[SGD::nesterov] != 0.0),
-          decay(o[SGD::weight_decay] != 0.0),
           buffer_is_new(o[SGD::momentum_buffer_is_new] != 0.0),
           classic(o[SGD::classic_momentum] != 0.0) {}
   };
@@ -64,8 +64,7 @@ struct SGD {
         [&](auto decay, auto use_momentum, auto nesterov, auto classic) {
           PYOPTIM_SIMD
           for (std::size_t i = 0; i < n; ++i) {
-            T d = in(grad[i]) * s.grad_sign;
-            if constexpr (decay) d = d + s.weight_decay * param[i];
+            T d = s.gradient.template read<decay>(in, grad[i], param[i]);
             if constexpr (classic) {
               const T v = buf[i] * s.momentum + s.neg_lr_undamped * d;
               buf[i] = v;
@@ -80,7 +79,7 @@ struct SGD {
             param[i] = param[i] + s.neg_lr * d;
           }
         },
-        s.decay, s.use_momentum, s.nesterov && s.use_momentum, s.classic && s.use_momentum);
+        s.gradient.coupled, s.use_momentum, s.nesterov && s.use_momentum, s.classic && s.use_momentum);
   }
 };
 
