@@ -48,7 +48,10 @@ def run_both(name, hyper, n, dtype, *, offset=0, grad_offset=None, state_offset=
     param_ref, states_ref = param.copy(), [s.copy() for s in states]
     scalars = scalars_ref = {}
     for t in range(1, steps + 1):
-        grad = arrays(grad_offset) * dtype(0.5) + dtype(0.1)
+        grad = arrays(grad_offset)
+        grad *= dtype(0.5)
+        grad += dtype(0.1)
+        assert grad.ctypes.data % 64 == grad_offset * grad.itemsize % 64
         scalars = kernel(param, grad, *states, step=t, **hyper, **scalars) or {}
         scalars_ref = ref(param_ref, grad, *states_ref, step=t, **hyper, **scalars_ref) or {}
     assert scalars == scalars_ref
@@ -75,13 +78,16 @@ def test_unaligned_slices(simd_path, name, case, offset, dtype):
         np.testing.assert_array_equal(g, w)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("n", [1, 5, 17, 40, 1021])
 @pytest.mark.parametrize("name,case", case_ids())
-def test_each_array_at_its_own_offset(simd_path, name, case, n):
+def test_each_array_at_its_own_offset(simd_path, name, case, n, dtype):
     """A pass first updates the elements before the parameter's cache-line
-    boundary; the others arrays may be anywhere relative to it."""
-    got, want = run_both(name, CASES[name][case], n, np.float32, offset=7, grad_offset=2, state_offset=12, steps=5)
-    assert got[0].ctypes.data % 64 == 28 and all(s.ctypes.data % 64 == 48 for s in got[1:])
+    boundary; the other arrays may sit anywhere relative to it."""
+    got, want = run_both(name, CASES[name][case], n, dtype, offset=7, grad_offset=2, state_offset=5, steps=5)
+    size = np.dtype(dtype).itemsize
+    assert got[0].ctypes.data % 64 == 7 * size % 64
+    assert all(s.ctypes.data % 64 == 5 * size % 64 for s in got[1:])
     for g, w in zip(got, want):
         np.testing.assert_array_equal(g, w)
 
