@@ -76,11 +76,11 @@ def get_include() -> str:
 
 from . import kernels, lr_scheduler, memory, reference  # noqa: E402
 from .flat import FlatParameters  # noqa: E402
-from .memory import empty_aligned, zeros_aligned  # noqa: E402
+from .memory import aligned_like, empty_aligned, zeros_aligned  # noqa: E402
 from .optim import (SGD, Adadelta, Adagrad, Adam, Adamax, AdamW, Lion, NAdam, Optimizer,  # noqa: E402
                     RAdam, RMSprop)
 
 __all__ = ["SGD", "Adam", "AdamW", "Adagrad", "RMSprop", "Adadelta", "NAdam", "RAdam", "Adamax", "Lion",
-           "Optimizer", "FlatParameters", "kernels", "lr_scheduler", "memory", "reference", "empty_aligned",
-           "zeros_aligned", "simd_info",
+           "Optimizer", "FlatParameters", "kernels", "lr_scheduler", "memory", "reference", "aligned_like",
+           "empty_aligned", "zeros_aligned", "simd_info",
            "set_num_threads", "get_num_threads", "get_include"]

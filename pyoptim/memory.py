@@ -5,11 +5,13 @@ A kernel pass first updates the few elements before the parameter reaches a
 runs fastest when every array it streams is on a boundary at that point, that
 is, when the gradient and the state arrays sit at the same offset from a
 boundary as the parameter. The optimizers allocate their state that way
-(:func:`aligned_like`); give your own parameters and gradients a common
-alignment with :func:`empty_aligned` or :func:`zeros_aligned` (NumPy puts
-large arrays 16 bytes past a boundary, which is also fine when both come from
-NumPy). :class:`pyoptim.FlatParameters` and the models of :mod:`pyoptim.nn`
-are 64-byte aligned.
+(:func:`aligned_like`); the gradients are yours: allocate them with
+:func:`empty_aligned` or :func:`zeros_aligned` (and the parameters too), or
+with ``aligned_like(param)``. NumPy guarantees only 16-byte alignment, and
+where it puts an array depends on what was allocated and freed before.
+:class:`pyoptim.FlatParameters` and the models of :mod:`pyoptim.nn` are 64-byte
+aligned. Placement is a matter of speed only, and a copy (pickling,
+``copy.deepcopy``, ``np.copy``) does not keep it.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ def empty_aligned(shape, dtype=np.float32, *, offset: int = 0, order: str = "C")
     if order not in ("C", "F"):
         raise ValueError(f"order: expected 'C' or 'F', got {order!r}")
     nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-    raw = np.empty(nbytes + 2 * ALIGNMENT, dtype=np.uint8)
+    raw = np.empty(nbytes + ALIGNMENT, dtype=np.uint8)
     start = (offset - raw.ctypes.data) % ALIGNMENT
     return raw[start:start + nbytes].view(dtype).reshape(shape, order=order)
 
@@ -56,7 +58,7 @@ def aligned_like(array: np.ndarray, fill_value: float = 0.0) -> np.ndarray:
         raise TypeError(f"array: expected a numpy.ndarray, got {type(array).__name__}")
     offset = array.ctypes.data % ALIGNMENT if array.size else 0
     if offset % array.dtype.alignment:
-        offset = 0  # an unaligned view: no placement helps, pick any
+        offset = 0  # a view not aligned to its dtype (the kernels refuse those): any place will do
     order = "F" if array.flags.f_contiguous and not array.flags.c_contiguous else "C"
     like = empty_aligned(array.shape, array.dtype, offset=offset, order=order)
     like.fill(fill_value)

@@ -19,9 +19,8 @@ template <class T>
 constexpr std::size_t kSplitGranule = kCacheLine / sizeof(T);
 
 // Elements before `p` reaches a cache-line boundary. Vector loads that straddle
-// two lines slow an update markedly once its arrays outgrow L2, and NumPy puts
-// large arrays 16 bytes past a boundary; so each pass does these few elements
-// on their own first.
+// two lines slow an update markedly once its arrays outgrow L2, and NumPy aligns
+// arrays to 16 bytes only; so each pass does these few elements on their own first.
 template <class T>
 std::size_t elements_to_cache_line(const T* p) {
   return (kCacheLine - reinterpret_cast<std::uintptr_t>(p) % kCacheLine) % kCacheLine / sizeof(T);
