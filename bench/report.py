@@ -268,6 +268,7 @@ def write_report(machine, results, out: Path, probe: dict | None = None) -> None
             overhead[r["case"]][r["impl"]] = r["median"]
     e2e = [r for r in results if r.get("kind") == "mnist"]
     placement = next((r for r in results if r.get("kind") == "placement"), None)
+    roof_blocks = next((r["roof_blocks"] for r in results if "roof_blocks" in r), "?")
     images = plots(rows, out.parent)
     blas = "; ".join("{} {} {}".format(b.get("internal_api"), b.get("version"), b.get("architecture"))
                      for b in (info.get("blas") or [])) or "unknown"
@@ -323,7 +324,8 @@ def write_report(machine, results, out: Path, probe: dict | None = None) -> None
     if placement:
         lines += ["## Array placement (Adam, 1M, 1 thread)", "",
                   "The same step with the arrays at different offsets from a 64-byte boundary (the optimizer "
-                  "places its state like the parameter); times from 9 alternating blocks, median step time and "
+                  f"places its state like the parameter); times from {placement.get('blocks', '?')} alternating "
+                  "blocks, median step time and "
                   "the median ratio to the first row.", "", "| placement | step | relative time |", "|---|---|---|"]
         lines += [f"| {name} | {fmt_time(placement['seconds'][name])} | {rel:.2f} |"
                   for name, rel in placement["relative"].items()]
@@ -347,8 +349,8 @@ def write_report(machine, results, out: Path, probe: dict | None = None) -> None
     lines += ["## Every rule", "",
               "Float32, one step. *roof*: the time of the memory-roof kernel (which reads and writes exactly "
               "the arrays the rule does, with one addition each) divided by the rule's, both on the same "
-              "arrays, from 7 alternating blocks (median of the ratios); 1.0 = at memory speed. GB/s counts "
-              "every array read and written once.", ""]
+              f"arrays, from {roof_blocks} alternating blocks (median of the ratios); 1.0 = at memory speed. "
+              "GB/s counts every array read and written once.", ""]
     for rule, rs in sorted(rows.items()):
         lines += [f"### {rule}", "", "| size | threads | pyoptim | G elem/s | GB/s | roof | vs NumPy | vs torch | vs torch fused |",
                   "|---|---|---|---|---|---|---|---|---|"]

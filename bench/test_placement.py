@@ -13,6 +13,7 @@ import pyoptim
 from contenders import aligned_copy
 
 SIZE = 1 << 20
+BLOCKS = 9  # alternating blocks of 20 steps per placement
 PLACEMENTS = {  # name: (param and state offset, gradient offset), in bytes
     "on 64-byte boundaries": (0, 0),
     "all 16 bytes past a boundary": (16, 16),
@@ -35,7 +36,7 @@ def test_placement(benchmark):
     for step in steps.values():
         step()
     blocks = {name: [] for name in steps}
-    for _ in range(9):
+    for _ in range(BLOCKS):
         for name, step in steps.items():
             samples = []
             for _ in range(20):
@@ -46,6 +47,6 @@ def test_placement(benchmark):
     base = np.array(blocks["on 64-byte boundaries"])
     relative = {name: float(np.median(np.array(times) / base)) for name, times in blocks.items()}
     benchmark.group = "placement"
-    benchmark.extra_info.update(kind="placement", size=SIZE, relative=relative,
+    benchmark.extra_info.update(kind="placement", size=SIZE, blocks=BLOCKS, relative=relative,
                                 seconds={name: float(np.median(t)) for name, t in blocks.items()})
     benchmark(steps["on 64-byte boundaries"])

@@ -9,6 +9,7 @@ import pytest
 
 from contenders import IMPLS, make_step, roof_step, rules
 
+ROOF_BLOCKS = 7  # alternating blocks per roof fraction
 SIZES = {"4K": 1 << 12, "64K": 1 << 16, "1M": 1 << 20, "16M": 1 << 24, "64M": 1 << 26}
 
 
@@ -16,7 +17,7 @@ def paired_roof_fraction(step, roof, size):
     """Median over alternating blocks of (roof time / rule time)."""
     per_block = max(3, min(50, (1 << 22) // size))
     ratios, roof_times = [], []
-    for _ in range(7):
+    for _ in range(ROOF_BLOCKS):
         times = {}
         for name, fn in (("rule", step), ("roof", roof)):
             samples = []
@@ -43,5 +44,5 @@ def test_step(benchmark, rule, size, threads, impl):
     step()  # warm up: first-touch of state, thread pools
     if impl == "pyoptim":
         fraction, roof_seconds = paired_roof_fraction(step, roof_step(step.__self__), SIZES[size])
-        benchmark.extra_info.update(roof_fraction=fraction, roof_seconds=roof_seconds)
+        benchmark.extra_info.update(roof_fraction=fraction, roof_seconds=roof_seconds, roof_blocks=ROOF_BLOCKS)
     benchmark(step)
