@@ -9,10 +9,11 @@ NumPy runs with OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset (the BLAS kernel
 that then runs is recorded); tests and CI keep them.
 
 The suite runs in the environment a user has (glibc's malloc with its
-defaults), where the NumPy reference's temporaries of a few hundred KB go back
-to the OS after each step and are page-faulted in again on the next. Told to
-keep freed memory (MALLOC_TRIM_THRESHOLD_, MALLOC_MMAP_THRESHOLD_), NumPy runs
-up to 3x faster; the report measures Adam both ways, beside pyoptim, in fresh
+defaults), where, depending on what the process allocated before, the NumPy
+reference's large temporaries may go back to the OS after each step and be
+page-faulted in again on the next. Told to keep freed memory
+(MALLOC_TRIM_THRESHOLD_, MALLOC_MMAP_THRESHOLD_), NumPy avoids that (up to 3x
+faster at 1M); the report measures Adam both ways, beside pyoptim, in fresh
 processes, and states both ratios.
 """
 
@@ -333,9 +334,10 @@ def write_report(machine, results, out: Path, probe: dict | None = None) -> None
     if probe:
         lines += ["## The NumPy baseline and the allocator", "",
                   "Adam, float32, 1 thread, one step (median of 15), the NumPy reference and pyoptim in the "
-                  "same fresh process, once per malloc setting. By default glibc returns the NumPy "
-                  "temporaries (over 128 KB) to the OS after each step; told to keep freed memory "
-                  f"({', '.join(f'{k}={v}' for k, v in KEEP_MEMORY.items())}), NumPy avoids those page faults. "
+                  "same fresh process, once per malloc setting. With its defaults glibc may return the NumPy "
+                  "temporaries to the OS after a step and page-fault them in on the next (whether it does "
+                  "depends on what the process allocated before); told to keep freed memory "
+                  f"({', '.join(f'{k}={v}' for k, v in KEEP_MEMORY.items())}), it never does. "
                   "The suite and the figures above use the default, the environment a user has.", "",
                   "| malloc | NumPy 64K | pyoptim 64K | ratio | NumPy 1M | pyoptim 1M | ratio |",
                   "|---|---|---|---|---|---|---|"]
