@@ -5,12 +5,11 @@ elements before the parameter's first boundary and the optimizer places its
 state like the parameter, so only the gradient can end up off the boundary.
 Times from alternating blocks, relative to the aligned case."""
 
-import time
-
 import numpy as np
 import pyoptim
 
 from contenders import aligned_copy
+from timing import block_medians
 
 SIZE = 1 << 20
 BLOCKS = 9  # alternating blocks of 20 steps per placement
@@ -35,15 +34,7 @@ def test_placement(benchmark):
     steps = {name: adam_step(*offsets) for name, offsets in PLACEMENTS.items()}
     for step in steps.values():
         step()
-    blocks = {name: [] for name in steps}
-    for _ in range(BLOCKS):
-        for name, step in steps.items():
-            samples = []
-            for _ in range(20):
-                start = time.perf_counter()
-                step()
-                samples.append(time.perf_counter() - start)
-            blocks[name].append(float(np.median(samples)))
+    blocks = block_medians(steps, BLOCKS, 20)
     base = np.array(blocks["on 64-byte boundaries"])
     relative = {name: float(np.median(np.array(times) / base)) for name, times in blocks.items()}
     benchmark.group = "placement"

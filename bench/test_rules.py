@@ -2,12 +2,11 @@
 fraction of the memory roof, from alternating blocks of rule steps and roof
 passes over the same arrays (so both see the same caches and the same noise)."""
 
-import time
-
 import numpy as np
 import pytest
 
 from contenders import IMPLS, make_step, roof_step, rules
+from timing import block_medians
 
 ROOF_BLOCKS = 7  # alternating blocks per roof fraction
 SIZES = {"4K": 1 << 12, "64K": 1 << 16, "1M": 1 << 20, "16M": 1 << 24, "64M": 1 << 26}
@@ -15,20 +14,9 @@ SIZES = {"4K": 1 << 12, "64K": 1 << 16, "1M": 1 << 20, "16M": 1 << 24, "64M": 1 
 
 def paired_roof_fraction(step, roof, size):
     """Median over alternating blocks of (roof time / rule time)."""
-    per_block = max(3, min(50, (1 << 22) // size))
-    ratios, roof_times = [], []
-    for _ in range(ROOF_BLOCKS):
-        times = {}
-        for name, fn in (("rule", step), ("roof", roof)):
-            samples = []
-            for _ in range(per_block):
-                start = time.perf_counter()
-                fn()
-                samples.append(time.perf_counter() - start)
-            times[name] = float(np.median(samples))
-        ratios.append(times["roof"] / times["rule"])
-        roof_times.append(times["roof"])
-    return float(np.median(ratios)), float(np.median(roof_times))
+    times = block_medians({"rule": step, "roof": roof}, ROOF_BLOCKS, max(3, min(50, (1 << 22) // size)))
+    ratios = np.array(times["roof"]) / np.array(times["rule"])
+    return float(np.median(ratios)), float(np.median(times["roof"]))
 
 
 @pytest.mark.parametrize("impl", IMPLS)

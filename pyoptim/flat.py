@@ -8,6 +8,7 @@ import numpy as np
 
 from .memory import ALIGNMENT, zeros_aligned
 
+
 class FlatParameters:
     """Named parameter and gradient arrays that are views into two flat buffers.
 
@@ -76,4 +77,3 @@ class FlatParameters:
     def __repr__(self) -> str:
         shapes = ", ".join(f"{n}: {self._params[n].shape}" for n in self._params)
         return f"FlatParameters({{{shapes}}}, dtype={self.dtype}, size={self.params.size})"
-
