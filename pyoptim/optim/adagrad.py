@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
-
-from ..memory import aligned_like
 from .optimizer import Optimizer
 
 
@@ -31,7 +28,6 @@ class Adagrad(Optimizer):
                                       maximize=maximize, eps_inside_sqrt=eps_inside_sqrt))
 
 
-
     @classmethod
-    def initial_state(cls, name: str, param: np.ndarray, group: dict) -> np.ndarray:
-        return aligned_like(param, group["initial_accumulator_value"])
+    def initial_value(cls, name: str, group: dict) -> float:
+        return group["initial_accumulator_value"]

@@ -9,27 +9,23 @@ registration, state allocation, stepping, state_dict -- is here, once.
 from __future__ import annotations
 
 import inspect
-import math
 import operator
 from dataclasses import dataclass, field
-from typing import Any, Callable, ClassVar, Iterable, NamedTuple
+from typing import Any, Callable, ClassVar, Iterable
 
 import numpy as np
 
 from .. import _core
 from ..memory import aligned_like
 from . import _checks
+from .options import GradientPolicy, KernelOptions, StepContext
+
+__all__ = ["Optimizer", "StepContext"]
+
+_NOTHING_FRESH: frozenset = frozenset()
 
 # Keys a param group may hold besides the hyperparameters.
 _EXTRA_GROUP_KEYS = {"params", "initial_lr"}
-
-
-class StepContext(NamedTuple):
-    """What a rule's kernel_options may depend on besides the hyperparameters."""
-
-    step: int  # the step about to be taken, from 1
-    fresh: frozenset  # state arrays that hold no history yet
-    scalars: dict  # the rule's per-group scalar state for this step (see scalar_state)
 
 
 @dataclass
@@ -37,12 +33,14 @@ class _GroupRun:
     """What the optimizer keeps per param group besides the group dict."""
 
     indices: list  # global indices of the group's parameters
+    options: KernelOptions
     step: int = 0  # steps taken by this group
     plan: Any = None  # _core.StepPlan over the group's tensors
-    key: Any = None  # hyperparameter values `options` was built from
-    options: tuple = ()
-    fresh: set = field(default_factory=set)  # state arrays not yet stepped
+    fresh: frozenset = _NOTHING_FRESH  # state arrays not yet stepped
     scalars: dict = field(default_factory=dict)  # per-group scalar state after `step` steps
+
+    def options_for(self, group: dict, step: int, scalars: dict) -> tuple:
+        return self.options.values(group, step, self.fresh, scalars)
 
 
 class Optimizer:
@@ -113,9 +111,14 @@ class Optimizer:
         return scalars
 
     @classmethod
+    def initial_value(cls, name: str, group: dict) -> float:
+        """The value every element of state array `name` starts from (default 0)."""
+        return 0.0
+
+    @classmethod
     def initial_state(cls, name: str, param: np.ndarray, group: dict) -> np.ndarray:
         """State array `name` before the first step; placed like `param` (pyoptim.memory)."""
-        return aligned_like(param)
+        return aligned_like(param, cls.initial_value(name, group))
 
     @classmethod
     def default_hyper(cls) -> dict:
@@ -142,12 +145,7 @@ class Optimizer:
         rule = _core.RULES[self.rule]
         self._key = operator.itemgetter(*self.defaults)  # group -> its hyperparameter values
         self._state_names = rule["state"]
-
-        self._max_norm: float | None = None
-        self._clip_value = math.inf
-        self._skip_nonfinite = False
-        self.skipped_steps = 0  # steps skipped for a non-finite gradient
-        self.last_grad_norm: float | None = None  # global gradient norm of the last step, when computed
+        self._policy = GradientPolicy()
 
         groups = _as_groups(params)
         for group in groups:
@@ -167,11 +165,17 @@ class Optimizer:
         non-finite gradient is applied unclipped and propagates element-wise.
         The gradient arrays themselves are never modified.
         """
-        if max_norm is not None:
-            max_norm = _checks.real("max_norm", max_norm, min=0.0, min_open=True)
-        clip = math.inf if clip_value is None else _checks.real("clip_value", clip_value, min=0.0, min_open=True)
-        self._skip_nonfinite = _checks.flag("skip_nonfinite", skip_nonfinite)
-        self._max_norm, self._clip_value = max_norm, clip
+        self._policy.set(max_norm=max_norm, clip_value=clip_value, skip_nonfinite=skip_nonfinite)
+
+    @property
+    def skipped_steps(self) -> int:
+        """Steps skipped for a non-finite gradient (see set_gradient_policy)."""
+        return self._policy.skipped_steps
+
+    @property
+    def last_grad_norm(self) -> float | None:
+        """The global gradient norm of the last step, when the policy computed it."""
+        return self._policy.last_grad_norm
 
     def add_param_group(self, param_group: dict) -> None:
         """Register a group of (param, grad) pairs with its own hyperparameters."""
@@ -195,17 +199,16 @@ class Optimizer:
 
         first = len(self._pairs)
         run = _GroupRun(indices=list(range(first, first + len(group["params"]))),
-                        scalars=self.initial_scalars(group))
+                        options=KernelOptions(type(self)), scalars=self.initial_scalars(group))
+        run.options.refresh(self._key(group))
         states: dict[int, dict] = {i: {} for i in run.indices}
-        options = self._options(group, run)
-        used = _core.states_used(self.rule, options)
+        used = _core.states_used(self.rule, run.options_for(group, 1, run.scalars))
+        needed = frozenset(name for name, use in zip(self._state_names, used) if use)
         for i, (param, _) in zip(run.indices, group["params"]):
-            for name, needed in zip(self._state_names, used):
-                if needed:
-                    states[i][name] = self.initial_state(name, param, group)
-                    run.fresh.add(name)
+            for name in needed:
+                states[i][name] = self.initial_state(name, param, group)
+        run.fresh = needed
         run.plan = self._plan(group["params"], run.indices, states)
-        run.key, run.options = self._key(group), self._options(group, run)
 
         self.param_groups.append(group)
         self._pairs += group["params"]
@@ -221,41 +224,30 @@ class Optimizer:
         returns the loss, which ``step`` returns).
         """
         loss = closure() if closure is not None else None
-        runs, key = self._runs, self._key
-        changed = [key(group) != run.key for group, run in zip(self.param_groups, runs)]
+        runs, key, policy = self._runs, self._key, self._policy
+        changed = [run.options.stale(key(group)) for group, run in zip(self.param_groups, runs)]
         if any(changed):
             for group, is_changed in zip(self.param_groups, changed):
                 if is_changed:
                     self.check_hyper(group)  # all of them, before anything changes
-        clipping = self._max_norm is not None or self._clip_value != math.inf
-        scale = 1.0
-        if self._max_norm is not None or self._skip_nonfinite:
-            squares, finite = 0.0, True
-            for run in runs:
-                s, f = run.plan.gradient_squares()
-                squares, finite = squares + s, finite and f
-            self.last_grad_norm = math.sqrt(squares) if finite else math.nan
-            if not finite:
-                if self._skip_nonfinite:
-                    self.skipped_steps += 1
-                    return loss
-            elif self._max_norm is not None:
-                scale = min(1.0, self._max_norm / (self.last_grad_norm + 1e-6))
+        scale: float | None = 1.0
+        if policy.needs_norm:
+            scale = policy.grad_scale(run.plan.gradient_squares() for run in runs)
+            if scale is None:
+                return loss
+        clipping = policy.clips
         for group, run, is_changed in zip(self.param_groups, runs, changed):
             if is_changed:
                 self._refresh(group, run)
-            step, scalars, options = run.step + 1, run.scalars, run.options
+            step, scalars = run.step + 1, run.scalars
             if scalars:
                 scalars = self.advance_scalars(group, scalars, step)
-                options = self._options(group, run, step, scalars)
+            options = run.options_for(group, step, scalars)
             if clipping:
-                run.plan.step(options, step, scale, self._clip_value)
+                run.plan.step(options, step, scale, policy.clip_value)
             else:
                 run.plan.step(options, step)
-            run.step, run.scalars = step, scalars
-            if run.fresh:
-                run.fresh.clear()
-                run.options = self._options(group, run)
+            run.step, run.scalars, run.fresh = step, scalars, _NOTHING_FRESH
         return loss
 
     def zero_grad(self) -> None:
@@ -337,7 +329,7 @@ class Optimizer:
             raise ValueError(f"state_dict: skipped_steps must be an integer >= 0, got {skipped!r}")
 
         # Checked: now change things.
-        self.skipped_steps = skipped
+        self._policy.skipped_steps = skipped
         for gi, (group, run) in enumerate(zip(self.param_groups, self._runs)):
             group.update(new_groups[gi])
             run.step, run.scalars = new_steps[gi], new_scalars[gi]
@@ -349,17 +341,12 @@ class Optimizer:
                         else:
                             self.state[i][name] = aligned_like(self._pairs[i][0])
                             np.copyto(self.state[i][name], new_arrays[(i, name)])
-            run.fresh = {name for name in self._state_names
-                         if any(name in self.state[i] and (i, name) not in new_arrays for i in run.indices)}
+            run.fresh = frozenset(name for name in self._state_names
+                                  if any(name in self.state[i] and (i, name) not in new_arrays for i in run.indices))
             run.plan = self._plan(group["params"], run.indices, self.state)
-            run.key = None  # rebuild the options on the next step
+            run.options.invalidate()
 
     # ---- internals ---------------------------------------------------------
-
-    def _options(self, group: dict, run: _GroupRun, step: int | None = None, scalars: dict | None = None) -> tuple:
-        context = StepContext(run.step + 1 if step is None else step, frozenset(run.fresh),
-                              run.scalars if scalars is None else scalars)
-        return self.kernel_option_values(group, context)
 
     def _plan(self, pairs, indices, states):
         return _core.StepPlan(self.rule, [
@@ -368,19 +355,17 @@ class Optimizer:
         ])
 
     def _refresh(self, group: dict, run: _GroupRun) -> None:
-        """Follow a change of hyperparameters: allocate newly needed state, rebuild options."""
-        options = self._options(group, run)
-        used = _core.states_used(self.rule, options)
+        """Follow a change of hyperparameters: rebuild options, allocate newly needed state."""
+        run.options.refresh(self._key(group))
+        used = _core.states_used(self.rule, run.options_for(group, run.step + 1, run.scalars))
         missing = [name for name, needed in zip(self._state_names, used)
                    if needed and any(name not in self.state[i] for i in run.indices)]
         if missing:
             for i, (param, _) in zip(run.indices, group["params"]):
                 for name in missing:
                     self.state[i].setdefault(name, self.initial_state(name, param, group))
-            run.fresh.update(missing)
+            run.fresh = run.fresh | frozenset(missing)
             run.plan = self._plan(group["params"], run.indices, self.state)
-            options = self._options(group, run)
-        run.key, run.options = self._key(group), options
 
     def __repr__(self) -> str:
         lines = [f"{type(self).__name__} ("]

@@ -1,0 +1,93 @@
+// What the binding files share: the rule table as Python sees it, buffer
+// checks, the overlap check, and the one function that runs a rule over a
+// list of tensors with the GIL released. Policy (defaults, state, schedules)
+// lives in the Python package; these files only check, release the GIL and call.
+#pragma once
+
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+
+#include <atomic>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "dispatch.hpp"
+
+namespace pyoptim {
+namespace bindings {
+
+namespace py = pybind11;
+
+struct RuleInfo {
+  const char* name;
+  int n_options;
+  const char* const* option_names;
+  int n_state;
+  const char* const* state_names;
+  bool (*uses_state)(const double* options, int state);
+};
+
+// Every rule, in PYOPTIM_FOR_EACH_RULE order (the kernel table's order).
+extern const RuleInfo kRules[kRuleCount];
+
+// Options are read into a fixed buffer of this size (no allocation per step).
+constexpr int kMaxOptions = 64;
+
+int rule_index(const std::string& name);
+std::string type_name(py::handle obj);
+
+// Reads `options` (a sequence of numbers) into out[0, rule.n_options).
+void read_options(const RuleInfo& rule, py::handle options, double* out);
+
+enum class DType { f32, f64 };
+
+// A float32/float64 ndarray that the kernels may address as one aligned,
+// contiguous block of native-endian values.
+py::array checked_array(py::handle obj, const std::string& what, bool writable, DType* dtype);
+
+// A byte range an update reads or writes, and what to call it in an error.
+struct Span {
+  const char* begin;
+  const char* end;
+  bool writable;
+  std::string what;
+};
+
+// Refuses any written span that shares memory with another span (a parameter
+// registered twice, a gradient aliasing a state, ...).
+void check_no_overlap(std::vector<Span> spans);
+
+// Holds `flag` for a scope; refuses a second holder (two threads stepping
+// one optimizer) instead of letting them race on its arrays.
+class Exclusive {
+ public:
+  explicit Exclusive(std::atomic<bool>& flag);
+  ~Exclusive() { flag_.store(false); }
+  Exclusive(const Exclusive&) = delete;
+  Exclusive& operator=(const Exclusive&) = delete;
+
+ private:
+  std::atomic<bool>& flag_;
+};
+
+// Checks the per-step arguments every plan takes, and returns the clipping.
+GradientClip checked_clip(std::int64_t step, double grad_scale, double clip_value);
+
+// One step of rule `rule` over the given tensors, with the GIL released.
+void run_rule(int rule, const double* options, std::int64_t step, const std::vector<TensorRef<float>>& f32,
+              const std::vector<TensorRef<double>>& f64, const GradientClip& clip);
+
+// (sum of squares, all finite?) of the gradients, with the GIL released;
+// `partials` is resized as needed.
+py::tuple squares_of(const std::vector<TensorRef<float>>& f32, const std::vector<TensorRef<double>>& f64,
+                     std::vector<double>& partials);
+
+// The checks a rule's state needs before a step: every state the options use is present.
+void check_states_present(const RuleInfo& rule, const double* options, const bool* has_state, bool any_tensor);
+
+void bind_step_plan(py::module_& m);
+void bind_torch_plan(py::module_& m);
+
+}  // namespace bindings
+}  // namespace pyoptim

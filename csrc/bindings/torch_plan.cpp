@@ -1,0 +1,574 @@
+// TorchPlan: a rule bound to the parameters of a torch.optim.Optimizer
+// (pyoptim.torch). The tensors are read through their Python attributes
+// (`grad`, `data_ptr()`, `numel()`, `is_contiguous()`, `stride()`), so
+// pyoptim neither builds nor imports against torch.
+//
+// Python binds a parameter once (its state tensors and layout); every step,
+// bind_grads() re-reads in C++ what may have changed since the last step (the
+// gradient tensor, which zero_grad(set_to_none=True) replaces every step; the
+// parameter's storage; the entries of its state dict) and reports the slots that
+// need Python's attention. partitions() then groups the parameters that step
+// together (same group, step count, fresh state and scalar state) and step()
+// runs each group in one kernel call.
+#include <algorithm>
+#include <cstring>
+#include <limits>
+#include <memory>
+#include <tuple>
+
+#include "bindings.hpp"
+
+namespace pyoptim {
+namespace bindings {
+namespace {
+
+constexpr int kMaxScalars = 2;
+
+// A strided view of one tensor, in elements of the kernel's dtype (a complex
+// tensor is seen as its real view, with a last dimension of 2).
+struct Layout {
+  std::vector<std::int64_t> shape, strides;
+
+  std::size_t extent() const {  // elements from the first to one past the last
+    std::int64_t last = 0;
+    for (std::size_t d = 0; d < shape.size(); ++d) {
+      if (shape[d] == 0) return 0;
+      last += (shape[d] - 1) * strides[d];
+    }
+    return std::size_t(last) + 1;
+  }
+  // Same element order in memory as `other` (dimensions of size 1 carry no order).
+  bool same_order(const Layout& other) const {
+    if (shape != other.shape) return false;
+    for (std::size_t d = 0; d < shape.size(); ++d)
+      if (shape[d] != 1 && strides[d] != other.strides[d]) return false;
+    return true;
+  }
+};
+
+// Contiguous strides of `shape` in `order`: order[0] is the outermost dimension.
+std::vector<std::int64_t> dense_strides(const std::vector<std::int64_t>& shape, const std::vector<int>& order) {
+  std::vector<std::int64_t> strides(shape.size());
+  std::int64_t stride = 1;
+  for (auto d = order.rbegin(); d != order.rend(); ++d) {
+    strides[std::size_t(*d)] = stride;
+    stride *= std::max<std::int64_t>(shape[std::size_t(*d)], 1);
+  }
+  return strides;
+}
+
+// Copies between a strided view and a dense one of the same shape (dense =
+// `dense_strides` of the view's shape in its own dimension order).
+template <class T>
+void copy_strided(T* dst, const std::int64_t* dst_strides, const T* src, const std::int64_t* src_strides,
+                  const std::int64_t* shape, int ndim) {
+  if (ndim == 0) {
+    *dst = *src;
+    return;
+  }
+  std::int64_t index[16] = {};
+  for (std::int64_t d = 0; d < ndim; ++d)
+    if (shape[d] == 0) return;
+  while (true) {
+    std::int64_t so = 0, doff = 0;
+    for (int d = 0; d < ndim - 1; ++d) {
+      so += index[d] * src_strides[d];
+      doff += index[d] * dst_strides[d];
+    }
+    const std::int64_t n = shape[ndim - 1], ss = src_strides[ndim - 1], ds = dst_strides[ndim - 1];
+    for (std::int64_t i = 0; i < n; ++i) dst[doff + i * ds] = src[so + i * ss];
+    int d = ndim - 2;
+    for (; d >= 0; --d) {
+      if (++index[d] < shape[d]) break;
+      index[d] = 0;
+    }
+    if (d < 0) return;
+  }
+}
+
+// An aligned scratch buffer for a staged tensor.
+struct Buffer {
+  std::unique_ptr<char[]> bytes;
+  char* data = nullptr;
+  std::size_t capacity = 0;
+  void* reserve(std::size_t n) {
+    if (n > capacity) {
+      bytes.reset(new char[n + kCacheLine]);
+      data = bytes.get() + (kCacheLine - reinterpret_cast<std::uintptr_t>(bytes.get()) % kCacheLine) % kCacheLine;
+      capacity = n;
+    }
+    return data;
+  }
+};
+
+enum class ParamLayout { contiguous, dense, strided };
+
+struct Slot {
+  int group = 0;
+  py::object param;  // the torch tensor
+  bool bound = false;
+  // --- set by bind() ---
+  py::object state;  // its state dict in the optimizer
+  std::uintptr_t param_ptr = 0;
+  std::int64_t numel = 0;  // torch's element count of the parameter
+  std::size_t size = 0;    // elements the kernel updates
+  DType dtype = DType::f32;
+  bool is_complex = false;
+  ParamLayout layout = ParamLayout::contiguous;
+  Layout view;    // the parameter's layout (kernel elements)
+  Layout kernel;  // the layout the kernel streams (the parameter's if dense, else contiguous)
+  py::object keys_seen[2 + kMaxScalars + kMaxState];  // state dict entries when bound (nullptr: absent)
+  void* state_ptr[kMaxState] = {};
+  void* step_ptr = nullptr;
+  bool step_f64 = false;
+  void* scalar_ptr[kMaxScalars] = {};
+  bool scalar_f64[kMaxScalars] = {};
+  unsigned fresh = 0;  // bit k: state k holds no history yet
+  // --- per step ---
+  bool active = false;
+  std::uintptr_t grad_ptr = 0;
+  bool gather_grad = false;
+  Layout grad_view;
+  Buffer grad_buffer, param_buffer;
+
+  std::size_t itemsize() const { return dtype == DType::f32 ? 4 : 8; }
+};
+
+double read_scalar(const void* p, bool f64) { return f64 ? *static_cast<const double*>(p) : double(*static_cast<const float*>(p)); }
+void write_scalar(void* p, bool f64, double x) {
+  if (f64)
+    *static_cast<double*>(p) = x;
+  else
+    *static_cast<float*>(p) = float(x);
+}
+
+std::uintptr_t as_address(py::handle h) { return std::uintptr_t(h.cast<unsigned long long>()); }
+
+std::vector<std::int64_t> int_tuple(py::handle h) {
+  std::vector<std::int64_t> out;
+  for (py::handle x : py::reinterpret_borrow<py::tuple>(h)) out.push_back(x.cast<std::int64_t>());
+  return out;
+}
+
+class TorchPlan {
+ public:
+  TorchPlan(const std::string& rule_name, py::object step_key, py::tuple scalar_keys, py::object increment_version)
+      : rule_(rule_index(rule_name)), step_key_(step_key), increment_version_(increment_version) {
+    if (scalar_keys.size() > std::size_t(kMaxScalars)) throw py::value_error("scalar_keys: at most 2");
+    for (py::handle k : scalar_keys) scalar_keys_.push_back(py::reinterpret_borrow<py::object>(k));
+    const RuleInfo& rule = kRules[rule_];
+    for (int k = 0; k < rule.n_state; ++k) state_keys_.push_back(py::str(rule.state_names[k]));
+  }
+
+  // One unbound slot per parameter of each group (`groups`: the groups' "params" lists).
+  void reset(py::list groups) {
+    Exclusive running(busy_);
+    slots_.clear();
+    groups_.clear();
+    for (std::size_t g = 0; g < groups.size(); ++g) {
+      if (!PyList_Check(groups[g].ptr())) throw py::type_error("groups: expected lists of tensors");
+      auto params = py::reinterpret_borrow<py::list>(groups[g]);
+      groups_.push_back(params);
+      for (py::handle p : params) {
+        Slot s;
+        s.group = int(g);
+        s.param = py::reinterpret_borrow<py::object>(p);
+        slots_.push_back(std::move(s));
+      }
+    }
+    spans_dirty_ = true;
+  }
+
+  void bind(std::size_t index, py::handle spec) {
+    Exclusive running(busy_);
+    Slot& s = slot(index);
+    const RuleInfo& rule = kRules[rule_];
+    s.state = spec.attr("state");
+    s.param_ptr = as_address(spec.attr("param_ptr"));
+    s.numel = spec.attr("numel").cast<std::int64_t>();
+    s.dtype = spec.attr("float64").cast<bool>() ? DType::f64 : DType::f32;
+    s.is_complex = spec.attr("complex").cast<bool>();
+    const std::string layout = spec.attr("layout").cast<std::string>();
+    s.layout = layout == "contiguous" ? ParamLayout::contiguous
+               : layout == "dense"    ? ParamLayout::dense
+                                      : ParamLayout::strided;
+    s.view.shape = int_tuple(spec.attr("shape"));
+    s.view.strides = int_tuple(spec.attr("strides"));
+    if (s.view.shape.size() != s.view.strides.size() || s.view.shape.size() > 15)
+      throw py::value_error("spec: shape and strides must have the same length (at most 15)");
+    std::size_t size = 1;
+    for (auto d : s.view.shape) size *= std::size_t(d);
+    s.size = size;
+    s.kernel.shape = s.view.shape;
+    if (s.layout == ParamLayout::strided) {
+      std::vector<int> order(s.view.shape.size());
+      for (std::size_t d = 0; d < order.size(); ++d) order[d] = int(d);
+      s.kernel.strides = dense_strides(s.view.shape, order);
+    } else {
+      s.kernel.strides = s.view.strides;
+    }
+    py::tuple states = spec.attr("states");
+    if (int(states.size()) != rule.n_state) throw py::value_error("spec: one state pointer per state key");
+    for (int k = 0; k < rule.n_state; ++k)
+      s.state_ptr[k] = states[std::size_t(k)].is_none() ? nullptr : reinterpret_cast<void*>(as_address(states[std::size_t(k)]));
+    py::object step_ptr = spec.attr("step_ptr");
+    s.step_ptr = step_ptr.is_none() ? nullptr : reinterpret_cast<void*>(as_address(step_ptr));
+    s.step_f64 = spec.attr("step_float64").cast<bool>();
+    py::tuple scalars = spec.attr("scalars");
+    py::tuple scalars_f64 = spec.attr("scalars_float64");
+    if (scalars.size() != scalar_keys_.size()) throw py::value_error("spec: one pointer per scalar key");
+    for (std::size_t k = 0; k < scalars.size(); ++k) {
+      s.scalar_ptr[k] = reinterpret_cast<void*>(as_address(scalars[k]));
+      s.scalar_f64[k] = scalars_f64[k].cast<bool>();
+    }
+    s.fresh = spec.attr("fresh").cast<unsigned>();
+    // Remember the state dict's entries as they are now.
+    int key = 0;
+    for_each_key([&](py::handle name) { s.keys_seen[key++] = lookup(s.state, name); });
+    s.bound = true;
+    spans_dirty_ = true;
+  }
+
+  void unbind_group(int group) {
+    for (Slot& s : slots_)
+      if (s.group == group) s.bound = false;
+  }
+  void unbind_all() {
+    for (Slot& s : slots_) s.bound = false;
+  }
+
+  // Reads every parameter's gradient; returns the slots Python must look at
+  // (unbound ones with a gradient, moved storage, replaced state entries, a
+  // gradient that cannot be used as it is), or None if a group's parameter
+  // list was edited in place (Python then rebuilds the plan). Changes nothing
+  // a user can see.
+  py::object bind_grads() {
+    Exclusive running(busy_);
+    py::list attention;
+    if (!groups_unchanged()) return py::none();
+    if (spans_dirty_) index_written_spans();
+    static const py::str grad_name("grad");
+    for (std::size_t i = 0; i < slots_.size(); ++i) {
+      Slot& s = slots_[i];
+      s.active = false;
+      py::object grad = py::reinterpret_steal<py::object>(PyObject_GetAttr(s.param.ptr(), grad_name.ptr()));
+      if (!grad) throw py::error_already_set();
+      if (grad.is_none()) continue;
+      if (!s.bound || !unchanged(s) || !take_grad(s, grad)) {
+        attention.append(i);
+        continue;
+      }
+      s.active = true;
+    }
+    if (attention.size() == 0) gather_grads();
+    return std::move(attention);
+  }
+
+  // The active parameters grouped for stepping: [(group, step, fresh, *scalars), ...].
+  py::list partitions() {
+    parts_.clear();
+    for (std::size_t i = 0; i < slots_.size(); ++i) {
+      const Slot& s = slots_[i];
+      if (!s.active) continue;
+      Part key;
+      key.group = s.group;
+      key.step = s.step_ptr ? read_scalar(s.step_ptr, s.step_f64) : 0.0;
+      key.fresh = s.fresh;
+      for (std::size_t k = 0; k < scalar_keys_.size(); ++k) key.scalars[k] = read_scalar(s.scalar_ptr[k], s.scalar_f64[k]);
+      auto same = [&](const Part& p) {
+        return p.group == key.group && p.step == key.step && p.fresh == key.fresh &&
+               std::equal(p.scalars, p.scalars + kMaxScalars, key.scalars);
+      };
+      auto at = std::find_if(parts_.begin(), parts_.end(), same);
+      if (at == parts_.end()) {
+        parts_.push_back(key);
+        at = parts_.end() - 1;
+      }
+      at->slots.push_back(i);
+    }
+    py::list out;
+    for (const Part& p : parts_) {
+      if (!(p.step >= 0.0) || p.step != double(std::int64_t(p.step)))
+        throw py::value_error("state['step']: expected a whole number >= 0, got " + std::to_string(p.step));
+      py::tuple t(3 + scalar_keys_.size());
+      t[0] = py::int_(p.group);
+      t[1] = py::int_(std::int64_t(p.step));
+      t[2] = py::int_(p.fresh);
+      for (std::size_t k = 0; k < scalar_keys_.size(); ++k) t[3 + k] = py::float_(p.scalars[k]);
+      out.append(t);
+    }
+    return out;
+  }
+
+  // One kernel call over partition `part` (of the last partitions()); then each
+  // of its parameters' step count becomes `step` and its scalar state `scalars`.
+  void step(std::size_t part, py::handle options, std::int64_t step, py::tuple scalars, double grad_scale,
+            double clip_value) {
+    const RuleInfo& rule = kRules[rule_];
+    if (part >= parts_.size()) throw py::index_error("part: no such partition");
+    if (scalars.size() != scalar_keys_.size()) throw py::value_error("scalars: one value per scalar key");
+    double opts[kMaxOptions];
+    read_options(rule, options, opts);
+    const GradientClip clip = checked_clip(step, grad_scale, clip_value);
+    double new_scalars[kMaxScalars] = {};
+    for (std::size_t k = 0; k < scalars.size(); ++k) new_scalars[k] = scalars[k].cast<double>();
+    const Part& p = parts_[part];
+    bool has_state[kMaxState];
+    for (int k = 0; k < rule.n_state; ++k) {
+      has_state[k] = true;
+      for (std::size_t i : p.slots) has_state[k] = has_state[k] && slots_[i].state_ptr[k] != nullptr;
+    }
+    check_states_present(rule, opts, has_state, !p.slots.empty());
+    Exclusive running(busy_);
+    f32_.clear();
+    f64_.clear();
+    for (std::size_t i : p.slots) add_ref(slots_[i], /*stage_param=*/true);
+    run_rule(rule_, opts, step, f32_, f64_, clip);
+    py::tuple stepped(p.slots.size());
+    std::size_t n = 0;
+    for (std::size_t i : p.slots) {
+      Slot& s = slots_[i];
+      if (s.layout == ParamLayout::strided) scatter_param(s);
+      if (s.step_ptr) write_scalar(s.step_ptr, s.step_f64, double(step));
+      for (std::size_t k = 0; k < scalar_keys_.size(); ++k) write_scalar(s.scalar_ptr[k], s.scalar_f64[k], new_scalars[k]);
+      s.fresh = 0;
+      stepped[n++] = s.param;
+    }
+    if (!increment_version_.is_none() && n) increment_version_(stepped);
+  }
+
+  py::tuple gradient_squares() {
+    Exclusive running(busy_);
+    f32_.clear();
+    f64_.clear();
+    for (Slot& s : slots_)
+      if (s.active) add_ref(s, /*stage_param=*/false);
+    return squares_of(f32_, f64_, partials_);
+  }
+
+  std::size_t size() const { return slots_.size(); }
+
+  // Whether slot `index` had a gradient at the last bind_grads().
+  bool active(std::size_t index) { return slot(index).active; }
+
+ private:
+  struct Part {
+    int group = 0;
+    double step = 0.0;
+    unsigned fresh = 0;
+    double scalars[kMaxScalars] = {};
+    std::vector<std::size_t> slots;
+  };
+
+  Slot& slot(std::size_t index) {
+    if (index >= slots_.size()) throw py::index_error("index: no such parameter slot");
+    return slots_[index];
+  }
+
+  template <class F>
+  void for_each_key(F&& f) const {
+    if (!step_key_.is_none()) f(step_key_);
+    for (const auto& k : scalar_keys_) f(k);
+    for (const auto& k : state_keys_) f(k);
+  }
+
+  static py::object lookup(py::handle dict, py::handle key) {
+    if (!PyDict_Check(dict.ptr())) return py::object();
+    PyObject* v = PyDict_GetItemWithError(dict.ptr(), key.ptr());
+    if (!v && PyErr_Occurred()) throw py::error_already_set();
+    return py::reinterpret_borrow<py::object>(v);
+  }
+
+  // Every group's parameter list still holds the slots' tensors, in order
+  // (slots are laid out group after group).
+  bool groups_unchanged() const {
+    std::size_t i = 0;
+    for (std::size_t g = 0; g < groups_.size(); ++g) {
+      PyObject* list = groups_[g].ptr();
+      Py_ssize_t n = 0;
+      for (; i < slots_.size() && slots_[i].group == int(g); ++i, ++n)
+        if (n >= PyList_GET_SIZE(list) || PyList_GET_ITEM(list, n) != slots_[i].param.ptr()) return false;
+      if (PyList_GET_SIZE(list) != n) return false;
+    }
+    return true;
+  }
+
+  // The parameter's storage and its state entries are those it was bound with.
+  bool unchanged(const Slot& s) {
+    static const py::str data_ptr("data_ptr");
+    py::object ptr = call(s.param, data_ptr);
+    if (!ptr || as_address(ptr) != s.param_ptr) return false;
+    int key = 0;
+    bool same = true;
+    for_each_key([&](py::handle name) { same = same && lookup(s.state, name).ptr() == s.keys_seen[key++].ptr(); });
+    return same;
+  }
+
+  // Takes this step's gradient of a bound slot, or returns false (Python then
+  // says what is wrong with it).
+  bool take_grad(Slot& s, const py::object& grad) {
+    static const py::str data_ptr("data_ptr"), numel("numel"), is_contiguous("is_contiguous"), stride("stride");
+    py::object ptr = call(grad, data_ptr);
+    if (!ptr) return false;
+    py::object n = call(grad, numel);
+    if (!n || n.cast<std::int64_t>() != s.numel) return false;
+    s.grad_ptr = as_address(ptr);
+    s.gather_grad = false;
+    if (s.layout == ParamLayout::contiguous) {
+      py::object c = call(grad, is_contiguous);
+      if (!c) return false;
+      if (c.ptr() == Py_True) return grad_fits(s, s.size);
+    }
+    py::object st = call(grad, stride);
+    if (!st) return false;
+    Layout g;
+    g.shape = s.view.shape;
+    g.strides = int_tuple(st);
+    if (s.is_complex) {
+      for (auto& x : g.strides) x *= 2;
+      g.strides.push_back(1);
+    }
+    if (g.strides.size() != g.shape.size()) return false;
+    if (g.same_order(s.kernel)) return grad_fits(s, s.size);
+    s.gather_grad = true;
+    s.grad_view = std::move(g);
+    return grad_fits(s, s.grad_view.extent());
+  }
+
+  // The gradient's bytes overlap no parameter or state the step writes.
+  bool grad_fits(const Slot& s, std::size_t elements) const {
+    if (elements == 0) return true;
+    const char* begin = reinterpret_cast<const char*>(s.grad_ptr);
+    const char* end = begin + elements * s.itemsize();
+    // written_ is sorted by start and its spans are disjoint.
+    auto after = std::upper_bound(written_.begin(), written_.end(), begin,
+                                  [](const char* b, const Span& w) { return b < w.begin; });
+    if (after != written_.end() && after->begin < end) return false;
+    if (after != written_.begin() && std::prev(after)->end > begin) return false;
+    return true;
+  }
+
+  static py::object call(const py::object& obj, const py::str& method) {
+    PyObject* r = PyObject_CallMethodNoArgs(obj.ptr(), method.ptr());
+    if (!r) {
+      PyErr_Clear();
+      return py::object();
+    }
+    return py::reinterpret_steal<py::object>(r);
+  }
+
+  void index_written_spans() {
+    std::vector<Span> spans;
+    const RuleInfo& rule = kRules[rule_];
+    for (std::size_t i = 0; i < slots_.size(); ++i) {
+      const Slot& s = slots_[i];
+      if (!s.bound || s.size == 0) continue;
+      const std::string index = "[" + std::to_string(i) + "]";
+      const char* p = reinterpret_cast<const char*>(s.param_ptr);
+      spans.push_back({p, p + s.view.extent() * s.itemsize(), true, "param" + index});
+      for (int k = 0; k < rule.n_state; ++k)
+        if (s.state_ptr[k]) {
+          const char* a = static_cast<const char*>(s.state_ptr[k]);
+          spans.push_back({a, a + s.size * s.itemsize(), true, std::string(rule.state_names[k]) + index});
+        }
+    }
+    check_no_overlap(spans);
+    std::sort(spans.begin(), spans.end(), [](const Span& a, const Span& b) { return a.begin < b.begin; });
+    written_ = std::move(spans);
+    spans_dirty_ = false;
+  }
+
+  void gather_grads() {
+    for (Slot& s : slots_) {
+      if (!s.active || !s.gather_grad) continue;
+      void* dst = s.grad_buffer.reserve(s.size * s.itemsize());
+      const int nd = int(s.kernel.shape.size());
+      if (s.dtype == DType::f32)
+        copy_strided(static_cast<float*>(dst), s.kernel.strides.data(), reinterpret_cast<const float*>(s.grad_ptr),
+                     s.grad_view.strides.data(), s.kernel.shape.data(), nd);
+      else
+        copy_strided(static_cast<double*>(dst), s.kernel.strides.data(), reinterpret_cast<const double*>(s.grad_ptr),
+                     s.grad_view.strides.data(), s.kernel.shape.data(), nd);
+    }
+  }
+
+  template <class T>
+  void copy_param(Slot& s, bool in) {
+    T* buffer = static_cast<T*>(s.param_buffer.reserve(s.size * sizeof(T)));
+    T* param = reinterpret_cast<T*>(s.param_ptr);
+    const int nd = int(s.view.shape.size());
+    if (in)
+      copy_strided(buffer, s.kernel.strides.data(), param, s.view.strides.data(), s.view.shape.data(), nd);
+    else
+      copy_strided(param, s.view.strides.data(), buffer, s.kernel.strides.data(), s.view.shape.data(), nd);
+  }
+  void scatter_param(Slot& s) {
+    if (s.dtype == DType::f32)
+      copy_param<float>(s, false);
+    else
+      copy_param<double>(s, false);
+  }
+
+  // Adds the slot's tensors to f32_/f64_ (a strided parameter is gathered
+  // into its buffer first when `stage_param`).
+  void add_ref(Slot& s, bool stage_param) {
+    if (s.dtype == DType::f32)
+      f32_.push_back(ref_of<float>(s, stage_param));
+    else
+      f64_.push_back(ref_of<double>(s, stage_param));
+  }
+  template <class T>
+  TensorRef<T> ref_of(Slot& s, bool stage_param) {
+    TensorRef<T> r{};
+    if (s.layout == ParamLayout::strided) {
+      if (stage_param) copy_param<T>(s, true);
+      r.param = static_cast<T*>(s.param_buffer.reserve(s.size * sizeof(T)));
+    } else {
+      r.param = reinterpret_cast<T*>(s.param_ptr);
+    }
+    r.grad = s.gather_grad ? static_cast<const T*>(static_cast<void*>(s.grad_buffer.data))
+                           : reinterpret_cast<const T*>(s.grad_ptr);
+    for (int k = 0; k < kMaxState; ++k) r.state[k] = static_cast<T*>(s.state_ptr[k]);
+    r.size = s.size;
+    return r;
+  }
+
+  int rule_;
+  py::object step_key_;
+  std::vector<py::object> scalar_keys_;
+  std::vector<py::object> state_keys_;
+  py::object increment_version_;
+  std::vector<py::list> groups_;
+  std::vector<Slot> slots_;
+  std::vector<Span> written_;  // every bound parameter and state, sorted by address
+  bool spans_dirty_ = true;
+  std::vector<Part> parts_;
+  std::vector<TensorRef<float>> f32_;
+  std::vector<TensorRef<double>> f64_;
+  std::vector<double> partials_;
+  std::atomic<bool> busy_{false};
+};
+
+}  // namespace
+
+void bind_torch_plan(py::module_& m) {
+  py::class_<TorchPlan>(m, "TorchPlan",
+                        "An update rule bound to a torch optimizer's parameters, read through their\n"
+                        "Python attributes (pyoptim.torch drives it).")
+      .def(py::init<const std::string&, py::object, py::tuple, py::object>(), py::arg("rule"), py::arg("step_key"),
+           py::arg("scalar_keys"), py::arg("increment_version"))
+      .def("reset", &TorchPlan::reset, py::arg("groups"))
+      .def("bind", &TorchPlan::bind, py::arg("index"), py::arg("spec"))
+      .def("unbind_group", &TorchPlan::unbind_group, py::arg("group"))
+      .def("unbind_all", &TorchPlan::unbind_all)
+      .def("bind_grads", &TorchPlan::bind_grads)
+      .def("partitions", &TorchPlan::partitions)
+      .def("step", &TorchPlan::step, py::arg("part"), py::arg("options"), py::arg("step"), py::arg("scalars"),
+           py::arg("grad_scale") = 1.0, py::arg("clip_value") = std::numeric_limits<double>::infinity())
+      .def("gradient_squares", &TorchPlan::gradient_squares)
+      .def("active", &TorchPlan::active, py::arg("index"))
+      .def("__len__", &TorchPlan::size);
+}
+
+}  // namespace bindings
+}  // namespace pyoptim

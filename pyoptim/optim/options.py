@@ -1,0 +1,104 @@
+"""What every optimizer front end (pyoptim.Optimizer, pyoptim.torch) keeps per
+param group between steps: the kernel's options, rebuilt only when the group's
+hyperparameters change, and the gradient policy applied before an update."""
+
+from __future__ import annotations
+
+import math
+from typing import Iterable, NamedTuple
+
+from . import _checks
+
+
+class StepContext(NamedTuple):
+    """What a rule's kernel_options may depend on besides the hyperparameters."""
+
+    step: int  # the step about to be taken, from 1
+    fresh: frozenset  # state arrays that hold no history yet
+    scalars: dict  # the rule's per-group scalar state for this step (see scalar_state)
+
+
+_STALE = object()  # a key no group ever has
+
+
+class KernelOptions:
+    """One param group's kernel options (the tuple of floats ``StepPlan.step``
+    takes), cached under the hyperparameter values they were built from.
+
+    A rule's options depend on the step and on the scalar state only for rules
+    with ``scalar_state`` (rebuilt every step), and otherwise at most on which
+    state arrays are fresh (one cached tuple per set of fresh arrays).
+    """
+
+    __slots__ = ("rule_class", "key", "_by_fresh")
+
+    def __init__(self, rule_class) -> None:
+        self.rule_class = rule_class
+        self.key = _STALE
+        self._by_fresh: dict = {}
+
+    def stale(self, key) -> bool:
+        return key != self.key
+
+    def refresh(self, key) -> None:
+        """The group's hyperparameters are now `key` (already checked)."""
+        self.key = key
+        self._by_fresh.clear()
+
+    def invalidate(self) -> None:
+        """Forget the options: the next step checks the group and rebuilds them."""
+        self.refresh(_STALE)
+
+    def values(self, group: dict, step: int, fresh: frozenset, scalars: dict) -> tuple:
+        cls = self.rule_class
+        if scalars:
+            return cls.kernel_option_values(group, StepContext(step, fresh, scalars))
+        options = self._by_fresh.get(fresh)
+        if options is None:
+            options = self._by_fresh[fresh] = cls.kernel_option_values(group, StepContext(step, fresh, scalars))
+        return options
+
+
+class GradientPolicy:
+    """What a step does with the gradients before the update: clip them by global
+    norm and/or by value inside the update pass, or skip the step when one is
+    not finite. See :meth:`pyoptim.Optimizer.set_gradient_policy`."""
+
+    def __init__(self) -> None:
+        self.max_norm: float | None = None
+        self.clip_value = math.inf
+        self.skip_nonfinite = False
+        self.skipped_steps = 0  # steps skipped for a non-finite gradient
+        self.last_grad_norm: float | None = None  # global gradient norm of the last step, when computed
+
+    def set(self, *, max_norm: float | None = None, clip_value: float | None = None,
+            skip_nonfinite: bool = False) -> None:
+        if max_norm is not None:
+            max_norm = _checks.real("max_norm", max_norm, min=0.0, min_open=True)
+        clip = math.inf if clip_value is None else _checks.real("clip_value", clip_value, min=0.0, min_open=True)
+        skip = _checks.flag("skip_nonfinite", skip_nonfinite)
+        self.max_norm, self.clip_value, self.skip_nonfinite = max_norm, clip, skip
+
+    @property
+    def needs_norm(self) -> bool:
+        return self.max_norm is not None or self.skip_nonfinite
+
+    @property
+    def clips(self) -> bool:
+        return self.max_norm is not None or self.clip_value != math.inf
+
+    def grad_scale(self, squares: Iterable[tuple]) -> float | None:
+        """The factor every gradient element is multiplied by this step, from the
+        (sum of squares, all finite?) of each plan; None to skip the step."""
+        total, finite = 0.0, True
+        for s, f in squares:
+            total, finite = total + s, finite and f
+        self.last_grad_norm = math.sqrt(total) if finite else math.nan
+        if not finite:
+            if self.skip_nonfinite:
+                self.skipped_steps += 1
+                return None
+            return 1.0
+        if self.max_norm is not None:
+            return min(1.0, self.max_norm / (self.last_grad_norm + 1e-6))
+        return 1.0
