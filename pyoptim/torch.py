@@ -1,138 +1,559 @@
 """pyoptim's kernels as torch.optim optimizers, for CPU tensors.
 
-``pyoptim.torch.Adam(model.parameters(), lr=1e-3)`` (and likewise every rule in
+``pyoptim.torch.Adam(model.parameters(), lr=1e-3)`` (and likewise every rule of
 :data:`pyoptim.Optimizer.registry`) is a ``torch.optim.Optimizer`` whose
-``step()`` hands zero-copy NumPy views of the parameters, gradients and state
-tensors to pyoptim's kernels. Everything else is torch's own: param groups,
-``zero_grad``, ``state_dict`` / ``load_state_dict``, LR schedulers, hooks,
-``torch.nn.utils.clip_grad_norm_``. Hyperparameters, defaults and semantics are
-those of the pyoptim class of the same name (torch.optim's, for the rules torch has).
+``step()`` runs pyoptim's kernels on the parameters, gradients and state
+tensors in place. Everything else is torch's: param groups (named parameters
+too), ``zero_grad``, ``state_dict`` / ``load_state_dict`` (torch.optim's layout:
+a state_dict of ``torch.optim.Adam`` loads here and the reverse), LR schedulers,
+step and state_dict hooks, ``torch.nn.utils.clip_grad_norm_``, ``copy.deepcopy``
+and pickling. Hyperparameters, defaults and semantics are those of the pyoptim
+class of the same name (torch.optim's, for the rules torch has); any of them may
+be a 0-d tensor, as torch allows. ``foreach`` and ``fused`` are accepted and
+change nothing (they choose among torch's own implementations);
+``capturable=True`` and ``differentiable=True`` are refused.
 
-Parameters whose ``grad`` is None are skipped, and keep their own step counts,
-as in torch. Tensors must be dense, contiguous, float32 or float64, on the CPU.
-torch is an optional dependency: importing this module requires it.
+A parameter whose ``grad`` is None is skipped and keeps its own step count, as
+in torch; state is created at a parameter's first step, laid out like the
+parameter (``torch.zeros_like``). Parameters may be float32 or float64 (complex
+ones step as their real view, as in torch), contiguous or any dense layout
+(channels_last, transposed); a strided parameter (a slice) or a gradient whose
+layout differs from its parameter's steps through a copy, more slowly.
+``set_gradient_policy`` clips by global norm or value inside the update pass,
+or skips steps with non-finite gradients, as :class:`pyoptim.Optimizer` does.
+
+The steady state does no per-parameter Python work: a C++ plan
+(``pyoptim._core.TorchPlan``) re-reads each parameter's gradient, checks what
+may have changed since the last step and runs one kernel call per param group.
+Like torch's in-place optimizers, a step bumps each parameter's autograd
+version counter. torch is an optional dependency: importing this module
+requires it.
 """
 
 from __future__ import annotations
 
 import inspect
+import math
+import operator
+from typing import Any, ClassVar
 
+import numpy as np
 import torch
+from torch.optim import optimizer as _torch_optim
 
 from . import _core
 from .optim import Optimizer as _PyoptimOptimizer
-from .optim.optimizer import StepContext
+from .optim import _checks
+from .optim import (SGD as _SGD, Adadelta as _Adadelta, Adagrad as _Adagrad, Adam as _Adam,
+                    Adamax as _Adamax, AdamW as _AdamW, Lion as _Lion, NAdam as _NAdam,
+                    RAdam as _RAdam, RMSprop as _RMSprop)
+from .optim.options import GradientPolicy, KernelOptions
 
-__all__ = []
+__all__ = ["PyoptimTorchOptimizer", "SGD", "Adam", "AdamW", "Adagrad", "RMSprop", "Adadelta", "NAdam",
+           "RAdam", "Adamax", "Lion"]
+
+# torch's implementation switches, accepted by every rule (where torch has a
+# twin, exactly the twin's): they only choose among torch's own kernels.
+_IMPLEMENTATION_FLAGS = {"foreach": None, "fused": None, "capturable": False, "differentiable": False}
+_REAL_DTYPES = {torch.float32: torch.float32, torch.float64: torch.float64,
+                torch.complex64: torch.float32, torch.complex128: torch.float64}
+
+
+def _scalar_dtype() -> torch.dtype:
+    """The dtype torch.optim keeps `step` and scalar state in."""
+    return torch.float64 if torch.get_default_dtype() == torch.float64 else torch.float32
+
+
+def _plain(value):
+    """A hyperparameter with every 0-d tensor replaced by its Python number."""
+    if isinstance(value, torch.Tensor):
+        if value.numel() != 1:
+            raise ValueError(f"expected a number or a one-element tensor, got a tensor of shape {tuple(value.shape)}")
+        return value.item()
+    if isinstance(value, (tuple, list)):
+        return type(value)(_plain(v) for v in value)
+    return value
+
+
+def _has_tensor(values) -> bool:
+    return any(isinstance(v, torch.Tensor) or (isinstance(v, (tuple, list)) and _has_tensor(v)) for v in values)
 
 
 class PyoptimTorchOptimizer(torch.optim.Optimizer):
-    """Base class: a torch optimizer driven by a pyoptim rule (``rule_class``)."""
+    """Base class: a torch optimizer driven by the pyoptim rule ``rule_class``."""
 
-    rule_class: type[_PyoptimOptimizer] = _PyoptimOptimizer
+    rule_class: ClassVar[type[_PyoptimOptimizer]]
+    twin: ClassVar[str | None] = None  # the torch.optim class of the same semantics, if any
+    step_key: ClassVar[str | None] = "step"  # torch's per-parameter step count (SGD keeps none)
+    eager_state: ClassVar[bool] = False  # state created at construction (torch's Adagrad does)
+    _group_defaults: ClassVar[dict]
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "rule_class" not in cls.__dict__:
+            return
+        flags = dict(_IMPLEMENTATION_FLAGS)
+        twin = getattr(torch.optim, cls.twin) if cls.twin else None
+        if twin is not None:  # the keys torch's groups carry, with torch's defaults
+            probe = twin([torch.zeros(1, requires_grad=True)])
+            flags = {k: v for k, v in probe.defaults.items() if k not in cls.rule_class.default_hyper()}
+        cls._group_defaults = {**cls.rule_class.default_hyper(), **flags}
+        hyper = inspect.signature(cls.rule_class.__init__)
+        extra = [inspect.Parameter(k, inspect.Parameter.KEYWORD_ONLY, default=v)
+                 for k, v in flags.items() if k not in hyper.parameters]
+        cls.__init__.__signature__ = hyper.replace(parameters=[*hyper.parameters.values(), *extra])  # type: ignore
 
     def __init__(self, params, **hyper):
-        cls = self.rule_class
-        defaults = {**cls.default_hyper(), **hyper}
-        unknown = set(hyper) - set(cls.default_hyper())
+        unknown = set(hyper) - set(self._group_defaults)
         if unknown:
-            raise TypeError(f"{type(self).__name__}: unknown arguments {sorted(unknown)}")
-        cls.check_hyper(defaults)
+            raise TypeError(f"{type(self).__name__}: unknown arguments {sorted(unknown)}; "
+                            f"expected {sorted(self._group_defaults)}")
+        defaults = {**self._group_defaults, **hyper}
+        self._check_group(defaults, "defaults")
+        self._policy = GradientPolicy()
+        self._engine: _Engine | None = None
         super().__init__(params, defaults)
-        self._plans = {}  # batch -> (addresses of its tensors, _core.StepPlan over them)
+        if self.eager_state:
+            with torch.no_grad():
+                for group in self.param_groups:
+                    for p in group["params"]:
+                        if not self.state.get(p):
+                            self.state[p].update(_new_state(self, p, _plain_group(group), None))
+
+    # ---- hyperparameters -----------------------------------------------------
+
+    @classmethod
+    def _check_group(cls, group: dict, where: str) -> dict:
+        """The group's hyperparameters as plain numbers, checked (TypeError/ValueError
+        naming the argument); `group` itself is not changed."""
+        plain = {}
+        for k, v in group.items():
+            if k == "params" or k == "param_names":
+                continue
+            try:
+                plain[k] = _plain(v)
+            except ValueError as e:
+                raise ValueError(f"{k}: {e}") from None
+        missing = [k for k in cls._group_defaults if k not in plain]
+        if missing:
+            raise ValueError(f"{where}: lacks the hyperparameters {missing}")
+        cls.rule_class.check_hyper(plain)
+        for flag in ("foreach", "fused"):
+            if flag in plain and plain[flag] not in (None, True, False):
+                raise TypeError(f"{flag}: expected None, True or False, got {plain[flag]!r}")
+        if plain.get("foreach") and plain.get("fused"):
+            raise ValueError("foreach, fused: cannot both be True")
+        if plain.get("capturable"):
+            raise ValueError("capturable: pyoptim.torch steps CPU tensors and has no capturable "
+                             "(CUDA graph) mode; pass capturable=False")
+        if plain.get("differentiable"):
+            raise ValueError(f"differentiable: pyoptim's kernels are not differentiable; use "
+                             f"torch.optim.{cls.twin or cls.__name__}(differentiable=True) to differentiate through a step")
+        return plain
 
     def add_param_group(self, param_group: dict) -> None:
+        if isinstance(param_group, dict):  # checked before torch registers anything
+            self._check_group({**self.defaults, **param_group}, f"param_groups[{len(self.param_groups)}]")
         super().add_param_group(param_group)
-        group = self.param_groups[-1]
-        self.rule_class.check_hyper(group)
+        self._engine = None
 
-    @torch.no_grad()
+    # ---- gradient policy -----------------------------------------------------
+
+    def set_gradient_policy(self, *, max_norm: float | None = None, clip_value: float | None = None,
+                            skip_nonfinite: bool = False) -> None:
+        """As :meth:`pyoptim.Optimizer.set_gradient_policy`: clip every later step's
+        gradients by their global L2 norm (``max_norm``) and/or by value
+        (``clip_value``) inside the update pass, or skip a step whose gradients hold
+        a NaN or Inf (``skip_nonfinite``; counted in ``skipped_steps``). The
+        gradient tensors are never modified. Over the parameters that have a gradient."""
+        self._policy.set(max_norm=max_norm, clip_value=clip_value, skip_nonfinite=skip_nonfinite)
+
+    @property
+    def skipped_steps(self) -> int:
+        return self._policy.skipped_steps
+
+    @property
+    def last_grad_norm(self) -> float | None:
+        return self._policy.last_grad_norm
+
+    # ---- stepping --------------------------------------------------------------
+
     def step(self, closure=None):
+        """One update of every parameter that has a gradient (see the module's doc).
+
+        ``closure``, if given, is called first with gradients enabled (it recomputes
+        the gradients and returns the loss, which ``step`` returns)."""
+        if type(self).step is _base_step and (
+                _torch_optim._global_optimizer_pre_hooks or self._optimizer_step_pre_hooks
+                or self._optimizer_step_post_hooks or _torch_optim._global_optimizer_post_hooks
+                or torch.autograd._profiler_enabled()):
+            return _step_with_hooks(self, closure)
+        return self._step(closure)
+
+    def _step(self, closure=None):
         loss = None
         if closure is not None:
             with torch.enable_grad():
                 loss = closure()
-        cls = self.rule_class
-        state_names = _core.RULES[cls.rule]["state"]
-        work = []
-        for group in self.param_groups:  # check everything before changing anything
-            cls.check_hyper(group)
-            for p in group["params"]:
-                if p.grad is not None:
-                    _check_tensor(p, "param")
-                    _check_tensor(p.grad, "grad")
-                    work.append((group, p))
-        batches = {}
-        for group, p in work:
-            state = self.state[p]
-            if "step" not in state:
-                state["step"] = 0
-                state.update(cls.initial_scalars(group))
-            fresh = []
-            probe = StepContext(state["step"] + 1, frozenset(state_names), _scalars(cls, state))
-            used = _core.states_used(cls.rule, cls.kernel_option_values(group, probe))
-            for name, needed in zip(state_names, used):
-                if needed and name not in state:
-                    initial = cls.initial_state(name, p.detach().numpy(), group)
-                    state[name] = torch.from_numpy(initial)
-                    fresh.append(name)
-            key = (id(group), state["step"], tuple(sorted(fresh)), tuple(_scalars(cls, state).items()))
-            batches.setdefault(key, []).append(p)
-        for (_, step, fresh, scalar_items), params in batches.items():
-            group = next(g for g, p in work if p is params[0])
-            scalars = cls.advance_scalars(group, dict(scalar_items), step + 1)
-            options = cls.kernel_option_values(group, StepContext(step + 1, frozenset(fresh), scalars))
-            plan = self._plan((id(group), fresh, len(params)), cls.rule, params, state_names)
-            plan.step(options, step + 1)
-            for p in params:
-                self.state[p]["step"] = step + 1
-                self.state[p].update(scalars)
+        engine = self._engine
+        if engine is None or not engine.current():
+            engine = self._engine = _Engine(self)
+        engine.step()
         return loss
 
-    def _plan(self, batch, rule, params, state_names):
-        """The plan over these tensors, rebuilt only when one of them has moved
-        (a new gradient tensor after ``zero_grad(set_to_none=True)``, a loaded state)."""
-        tensors = [(p, p.grad) + tuple(self.state[p].get(n) for n in state_names) for p in params]
-        addresses = tuple(None if t is None else t.data_ptr() for parts in tensors for t in parts)
-        cached = self._plans.get(batch)
-        if cached is not None and cached[0] == addresses:
-            return cached[1]
-        plan = _core.StepPlan(rule, [tuple(None if t is None else t.detach().numpy() for t in parts)
-                                     for parts in tensors])
-        self._plans[batch] = (addresses, plan)
-        return plan
+    # ---- saving, loading, copying ---------------------------------------------
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**super().__getstate__(), "_policy": self._policy}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        # torch's load_state_dict and unpickling both come here: check everything first.
+        for gi, group in enumerate(state["param_groups"]):
+            self._check_group({**self._group_defaults, **group}, f"state_dict: param_groups[{gi}]")
+        for gi, group in enumerate(state["param_groups"]):
+            for pi, p in enumerate(group["params"]):
+                entry = state["state"].get(p) if isinstance(p, torch.Tensor) else None
+                if entry:
+                    _check_saved_state(self, p, entry, f"state_dict: state of param_groups[{gi}]['params'][{pi}]")
+        state.setdefault("_policy", getattr(self, "_policy", None) or GradientPolicy())
+        super().__setstate__(state)
+        for group in self.param_groups:  # keys added after the state_dict was saved
+            for k, v in self._group_defaults.items():
+                group.setdefault(k, v)
+        for entry in self.state.values():  # older state_dicts kept numbers, not tensors
+            for k in (self.step_key, *self.rule_class.scalar_state):
+                if k is not None and k in entry and not isinstance(entry[k], torch.Tensor):
+                    entry[k] = torch.tensor(float(entry[k]), dtype=_scalar_dtype())
+        self._engine = None
 
 
-def _scalars(cls, state) -> dict:
-    return {k: float(state[k]) for k in cls.scalar_state if k in state}
+_base_step = PyoptimTorchOptimizer.step
+_base_step.hooked = True  # type: ignore[attr-defined]  # torch must not wrap it: step() calls the hooks itself
 
 
-def _check_tensor(t: torch.Tensor, what: str) -> None:
-    if t.device.type != "cpu":
-        raise ValueError(f"{what}: pyoptim steps CPU tensors, got one on {t.device}")
-    if t.is_sparse:
-        raise TypeError(f"{what}: sparse tensors are not supported")
-    if t.dtype not in (torch.float32, torch.float64):
-        raise TypeError(f"{what}: expected dtype float32 or float64, got {t.dtype}")
-    if not t.is_contiguous():
-        raise ValueError(f"{what}: expected a contiguous tensor")
+def _step_with_hooks(opt: PyoptimTorchOptimizer, closure):
+    """torch.optim's step protocol (what torch wraps its optimizers' step in):
+    a profiler range, the pre-hooks (which may replace the arguments), the
+    step, the profiler's entry point, the post-hooks."""
+    args: tuple = (opt, closure)
+    kwargs: dict = {}
+    with torch.autograd.profiler.record_function(f"Optimizer.step#{type(opt).__name__}.step"):
+        for hook in (*_torch_optim._global_optimizer_pre_hooks.values(), *opt._optimizer_step_pre_hooks.values()):
+            result = hook(opt, args, kwargs)
+            if result is not None:
+                if not (isinstance(result, tuple) and len(result) == 2):
+                    raise RuntimeError(f"step pre-hook {hook!r} must return None or (args, kwargs), got {result!r}")
+                args, kwargs = result
+        out = PyoptimTorchOptimizer._step(*args, **kwargs)
+        opt._optimizer_step_code()
+        for hook in (*opt._optimizer_step_post_hooks.values(), *_torch_optim._global_optimizer_post_hooks.values()):
+            hook(opt, args, kwargs)
+        return out
 
 
-def _torch_class(rule_class: type[_PyoptimOptimizer]) -> type:
-    hyper = rule_class.default_hyper()
+# ---- the engine: one TorchPlan over every parameter, one KernelOptions per group ----
 
-    def __init__(self, params, **kwargs):
-        PyoptimTorchOptimizer.__init__(self, params, **kwargs)
+class _Slot:
+    """What TorchPlan.bind reads about a parameter (see csrc/bindings/torch_plan.cpp)."""
 
-    __init__.__signature__ = inspect.signature(rule_class.__init__)  # type: ignore[attr-defined, misc]
-    doc = (f"torch.optim interface to pyoptim.{rule_class.__name__} (CPU tensors, zero-copy).\n\n"
-           + (rule_class.__doc__ or ""))
-    return type(rule_class.__name__, (PyoptimTorchOptimizer,),
-                {"rule_class": rule_class, "__init__": __init__, "__doc__": doc, "__module__": __name__,
-                 "_hyper_names": tuple(hyper)})
+    __slots__ = ("state", "param_ptr", "numel", "float64", "complex", "layout", "shape", "strides", "states",
+                 "step_ptr", "step_float64", "scalars", "scalars_float64", "fresh")
 
 
-for _name, _cls in sorted(_PyoptimOptimizer.registry.items()):
-    globals()[_name] = _torch_class(_cls)
-    __all__.append(_name)
-del _name, _cls
+class _Engine:
+    """One TorchPlan over every parameter of the optimizer, one KernelOptions per group."""
+
+    def __init__(self, opt: PyoptimTorchOptimizer):
+        cls = opt.rule_class
+        self.opt = opt
+        self.rule_class = cls
+        self.groups_list = opt.param_groups
+        self.groups = list(opt.param_groups)
+        self.group_ids = list(map(id, self.groups))
+        self.state = opt.state
+        self.state_names = _core.RULES[cls.rule]["state"]
+        self.key = operator.itemgetter(*opt._group_defaults)
+        self.keys: list = [None] * len(self.groups)  # each group's hyperparameter values at its last check
+        self.options = [KernelOptions(cls) for _ in self.groups]
+        self.plain: list[dict] = [{} for _ in self.groups]
+        self.tensor_valued = False  # some group holds a hyperparameter as a tensor
+        self.used: list[tuple] = [()] * len(self.groups)
+        # Each group's options when nothing is fresh (step_uniform's); None for rules with scalar state.
+        self.uniform: list = [None] * len(self.groups)
+        self.fresh_names: dict[int, frozenset] = {}
+        self.params = [p for group in self.groups for p in group["params"]]
+        self.where = [(gi, pi) for gi, group in enumerate(self.groups) for pi in range(len(group["params"]))]
+        self.plan = _core.TorchPlan(cls.rule, opt.step_key, tuple(cls.scalar_state), torch._C._increment_version)
+        self.plan.reset([group["params"] for group in self.groups])
+
+    def current(self) -> bool:
+        opt = self.opt
+        return (opt.param_groups is self.groups_list and opt.state is self.state
+                and list(map(id, opt.param_groups)) == self.group_ids)
+
+    def step(self) -> None:
+        policy = self.opt._policy
+        if (not self.tensor_valued and list(map(self.key, self.groups)) == self.keys and not policy.needs_norm
+                and self.plan.step_uniform(self.uniform, policy.clip_value)):
+            return
+        self._step_general()
+
+    def _step_general(self) -> None:
+        opt, plan, policy = self.opt, self.plan, self.opt._policy
+        stale = [gi for gi, group in enumerate(self.groups) if self._values(group) != self.keys[gi]]
+        if stale:
+            self._refresh(stale)
+        attention = plan.bind_grads()
+        if attention:
+            self._attend(attention)
+            attention = plan.bind_grads()
+            if attention:  # bound, and still unusable: say why
+                gi, pi = self.where[attention[0]]
+                raise ValueError(f"param_groups[{gi}]['params'][{pi}]: {plan.reason(attention[0])}")
+        if attention is None:  # a group's params list was edited in place
+            opt._engine = _Engine(opt)
+            return opt._engine.step()
+        scale: float | None = 1.0
+        if policy.needs_norm:
+            scale = policy.grad_scale((plan.gradient_squares(),))
+            if scale is None:
+                return None
+        clip, cls, scalar_names = policy.clip_value, self.rule_class, self.rule_class.scalar_state
+        for index, (gi, step, fresh, scalar_f64, *scalars) in enumerate(plan.partitions()):
+            group, step, values = self.plain[gi], step + 1, ()
+            if scalar_names:
+                # In the scalar's own dtype, as torch updates its 0-d state tensor.
+                now = cls.advance_scalars(group, {k: (np.float64 if scalar_f64 >> j & 1 else np.float32)(v)
+                                                  for j, (k, v) in enumerate(zip(scalar_names, scalars))}, step)
+                values = tuple(float(now[k]) for k in scalar_names)
+            options = self.options[gi].values(group, step, self._fresh(fresh), dict(zip(scalar_names, values)))
+            plan.step(index, options, step, values, scale, clip)
+        return None
+
+    def _values(self, group: dict) -> tuple:
+        values = self.key(group)
+        return _plain(values) if self.tensor_valued else values
+
+    def _refresh(self, stale: list) -> None:
+        """Follow edited hyperparameters: check every stale group, then rebuild their options."""
+        cls, checked = self.rule_class, {}
+        for gi in stale:
+            checked[gi] = self.opt._check_group(self.groups[gi], f"param_groups[{gi}]")
+        self.tensor_valued = _has_tensor(self.key(group) for group in self.groups)
+        for gi, plain in checked.items():
+            self.plain[gi] = plain
+            self.keys[gi] = self._values(self.groups[gi])
+            options = self.options[gi]
+            options.refresh(self.keys[gi])
+            scalars = cls.initial_scalars(plain)
+            used = _core.states_used(cls.rule, options.values(plain, 1, frozenset(), scalars))
+            if any(u and not was for u, was in zip(used, self.used[gi] or (False,) * len(used))):
+                self.plan.unbind_group(gi)  # a state array is newly needed: bind again to create it
+            self.used[gi] = used
+            self.uniform[gi] = None if cls.scalar_state else options.values(plain, 1, frozenset(), {})
+
+    def _fresh(self, mask: int) -> frozenset:
+        names = self.fresh_names.get(mask)
+        if names is None:
+            names = self.fresh_names[mask] = frozenset(n for k, n in enumerate(self.state_names) if mask >> k & 1)
+        return names
+
+    def _attend(self, attention: list) -> None:
+        """Bind the parameters the plan could not use as they are: check all, then change."""
+        opt = self.opt
+        changes = []
+        for i in attention:
+            gi, pi = self.where[i]
+            p, where = self.params[i], f"param_groups[{gi}]['params'][{pi}]"
+            changes.append((i, _inspect(opt, p, self.plain[gi], self.used[gi], where)))
+        with torch.no_grad():
+            for i, change in changes:
+                self.plan.bind(i, change())
+
+
+def _inspect(opt: PyoptimTorchOptimizer, p: torch.Tensor, group: dict, used: tuple, where: str):
+    """Checks parameter `p`, its gradient and its state (raising TypeError/ValueError
+    naming them) and returns the function that creates what is missing and
+    returns the plan's view of it."""
+    if p.device.type != "cpu":
+        raise ValueError(f"{where}: pyoptim.torch steps CPU tensors, got one on {p.device}")
+    if p.layout != torch.strided:
+        raise TypeError(f"{where}: expected a dense (strided) tensor, got layout {p.layout}")
+    if p.dtype not in _REAL_DTYPES:
+        raise TypeError(f"{where}: expected dtype float32, float64, complex64 or complex128, got {p.dtype}")
+    grad = p.grad
+    if grad is not None:
+        if grad.is_sparse or grad.layout != torch.strided:
+            raise TypeError(f"{where}.grad: sparse gradients are not supported by pyoptim.torch."
+                            f"{type(opt).__name__} (got layout {grad.layout})")
+        if grad.dtype != p.dtype or grad.shape != p.shape or grad.device != p.device:
+            raise ValueError(f"{where}.grad: expected a {p.dtype} tensor of shape {tuple(p.shape)} on {p.device}, "
+                             f"got {grad.dtype} {tuple(grad.shape)} on {grad.device}")
+        if _overlaps(grad, p):
+            raise ValueError(f"{where}.grad: shares memory with a parameter or a state tensor the step writes")
+    entry = opt.state.get(p)
+    if entry:
+        _check_saved_state(opt, p, entry, f"state of {where}")
+    layout = "contiguous" if p.is_contiguous() else ("dense" if _is_dense(p) else "strided")
+    state_names = _core.RULES[opt.rule_class.rule]["state"]
+
+    def change() -> _Slot:
+        entry = opt.state[p]
+        fresh = 0
+        if not entry:
+            entry.update(_new_state(opt, p, group, used))
+            fresh = sum(1 << k for k, name in enumerate(state_names) if name in entry)
+        else:
+            for k, name in enumerate(state_names):
+                if used and used[k] and entry.get(name) is None:
+                    entry[name] = _new_array(opt, p, name, group)
+                    fresh |= 1 << k
+        for name in state_names:  # state laid out unlike its parameter: copy it into the parameter's layout
+            s = entry.get(name)
+            if isinstance(s, torch.Tensor) and not _same_layout(s, p, layout):
+                entry[name] = _new_array(opt, p, name, group).copy_(s)
+        view = torch.view_as_real(p) if p.is_complex() else p
+        slot = _Slot()
+        slot.state, slot.param_ptr, slot.numel = entry, p.data_ptr(), p.numel()
+        slot.float64, slot.complex, slot.layout = _REAL_DTYPES[p.dtype] == torch.float64, p.is_complex(), layout
+        slot.shape, slot.strides = tuple(view.shape), tuple(view.stride())
+        slot.states = tuple(entry[name].data_ptr() if isinstance(entry.get(name), torch.Tensor) else None
+                            for name in state_names)
+        step = entry.get(opt.step_key) if opt.step_key else None
+        slot.step_ptr = None if step is None else step.data_ptr()
+        slot.step_float64 = step is not None and step.dtype == torch.float64
+        scalars = [entry[k] for k in opt.rule_class.scalar_state]
+        slot.scalars = tuple(s.data_ptr() for s in scalars)
+        slot.scalars_float64 = tuple(s.dtype == torch.float64 for s in scalars)
+        slot.fresh = fresh
+        return slot
+
+    return change
+
+
+def _new_state(opt: PyoptimTorchOptimizer, p: torch.Tensor, group: dict, used) -> dict:
+    """A parameter's state before its first step, in torch.optim's key order."""
+    cls = opt.rule_class
+    entry: dict = {}
+    if opt.step_key:
+        entry[opt.step_key] = torch.tensor(0.0, dtype=_scalar_dtype())
+    for k, v in cls.initial_scalars(group).items():
+        entry[k] = torch.tensor(float(v), dtype=_scalar_dtype())
+    if used is None:
+        used = _core.states_used(cls.rule, KernelOptions(cls).values(group, 1, frozenset(), cls.initial_scalars(group)))
+    for name, needed in zip(_core.RULES[cls.rule]["state"], used):
+        if needed:
+            entry[name] = _new_array(opt, p, name, group)
+    return entry
+
+
+def _new_array(opt: PyoptimTorchOptimizer, p: torch.Tensor, name: str, group: dict) -> torch.Tensor:
+    value = opt.rule_class.initial_value(name, group)
+    if p.is_complex():
+        value = complex(value, value)
+    return torch.full_like(p, value, memory_format=torch.preserve_format)
+
+
+def _check_saved_state(opt: PyoptimTorchOptimizer, p: torch.Tensor, entry: dict, where: str) -> None:
+    for k in (opt.step_key, *opt.rule_class.scalar_state):
+        if k is None or k not in entry:
+            continue
+        v = entry[k]
+        if isinstance(v, torch.Tensor):
+            if v.numel() != 1:
+                raise ValueError(f"{where}[{k!r}]: expected a number, got a tensor of shape {tuple(v.shape)}")
+            v = v.item()
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+            raise ValueError(f"{where}[{k!r}]: expected a finite number, got {v!r}")
+        if k == opt.step_key and (v < 0 or v != int(v)):
+            raise ValueError(f"{where}[{k!r}]: expected a whole number >= 0, got {v!r}")
+    for name in _core.RULES[opt.rule_class.rule]["state"]:
+        s = entry.get(name)
+        if s is None:
+            continue
+        if not isinstance(s, torch.Tensor) or s.shape != p.shape or s.dtype != p.dtype or s.device != p.device \
+                or s.layout != torch.strided:
+            raise ValueError(f"{where}[{name!r}]: expected a dense {p.dtype} tensor of shape {tuple(p.shape)} on "
+                             f"{p.device}, got {getattr(s, 'dtype', type(s).__name__)} "
+                             f"{tuple(getattr(s, 'shape', ()))}")
+
+
+def _is_dense(t: torch.Tensor) -> bool:
+    """Non-overlapping and dense: some order of the dimensions is contiguous."""
+    dims = sorted((st, n) for n, st in zip(t.shape, t.stride()) if n != 1)
+    expected = 1
+    for stride, n in dims:
+        if stride != expected:
+            return False
+        expected *= n
+    return True
+
+
+def _same_layout(s: torch.Tensor, p: torch.Tensor, layout: str) -> bool:
+    """Whether state `s` is laid out as the kernel streams param `p`."""
+    if layout == "strided":
+        return s.is_contiguous()
+    return all(a == b for n, a, b in zip(p.shape, s.stride(), p.stride()) if n != 1)
+
+
+def _overlaps(grad: torch.Tensor, p: torch.Tensor) -> bool:
+    g0 = grad.data_ptr()
+    g1 = g0 + grad.numel() * grad.element_size()
+    p0 = p.data_ptr()
+    return grad.numel() > 0 and p0 < g1 and g0 < p0 + p.numel() * p.element_size()
+
+
+def _plain_group(group: dict) -> dict:
+    return {k: _plain(v) for k, v in group.items() if k not in ("params", "param_names")}
+
+
+# ---- the rules ------------------------------------------------------------------
+
+class SGD(PyoptimTorchOptimizer):
+    __doc__ = f"torch.optim.SGD on pyoptim's kernels (CPU tensors, in place).\n\n{_SGD.__doc__}"
+    rule_class, twin, step_key = _SGD, "SGD", None
+
+
+class Adam(PyoptimTorchOptimizer):
+    __doc__ = f"torch.optim.Adam on pyoptim's kernels (CPU tensors, in place).\n\n{_Adam.__doc__}"
+    rule_class, twin = _Adam, "Adam"
+
+
+class AdamW(PyoptimTorchOptimizer):
+    __doc__ = f"torch.optim.AdamW on pyoptim's kernels (CPU tensors, in place).\n\n{_AdamW.__doc__}"
+    rule_class, twin = _AdamW, "AdamW"
+
+
+class Adagrad(PyoptimTorchOptimizer):
+    __doc__ = f"torch.optim.Adagrad on pyoptim's kernels (CPU tensors, in place).\n\n{_Adagrad.__doc__}"
+    rule_class, twin, eager_state = _Adagrad, "Adagrad", True
+
+
+class RMSprop(PyoptimTorchOptimizer):
+    __doc__ = f"torch.optim.RMSprop on pyoptim's kernels (CPU tensors, in place).\n\n{_RMSprop.__doc__}"
+    rule_class, twin = _RMSprop, "RMSprop"
+
+
+class Adadelta(PyoptimTorchOptimizer):
+    __doc__ = f"torch.optim.Adadelta on pyoptim's kernels (CPU tensors, in place).\n\n{_Adadelta.__doc__}"
+    rule_class, twin = _Adadelta, "Adadelta"
+
+
+class NAdam(PyoptimTorchOptimizer):
+    __doc__ = f"torch.optim.NAdam on pyoptim's kernels (CPU tensors, in place).\n\n{_NAdam.__doc__}"
+    rule_class, twin = _NAdam, "NAdam"
+
+
+class RAdam(PyoptimTorchOptimizer):
+    __doc__ = f"torch.optim.RAdam on pyoptim's kernels (CPU tensors, in place).\n\n{_RAdam.__doc__}"
+    rule_class, twin = _RAdam, "RAdam"
+
+
+class Adamax(PyoptimTorchOptimizer):
+    __doc__ = f"torch.optim.Adamax on pyoptim's kernels (CPU tensors, in place).\n\n{_Adamax.__doc__}"
+    rule_class, twin = _Adamax, "Adamax"
+
+
+class Lion(PyoptimTorchOptimizer):
+    __doc__ = f"Lion on pyoptim's kernels (CPU tensors, in place; no torch.optim twin).\n\n{_Lion.__doc__}"
+    rule_class, step_key = _Lion, None

@@ -117,8 +117,10 @@ struct Slot {
   ParamLayout layout = ParamLayout::contiguous;
   Layout view;    // the parameter's layout (kernel elements)
   Layout kernel;  // the layout the kernel streams (the parameter's if dense, else contiguous)
-  py::object keys_seen[2 + kMaxScalars + kMaxState];  // state dict entries when bound (nullptr: absent)
+  py::object keys_seen[1 + kMaxScalars + kMaxState];  // state dict entries when bound (null: absent)
+  int n_keys = 0;
   void* state_ptr[kMaxState] = {};
+  unsigned has_state = 0;  // bit k: state k exists (its pointer may be null for an empty tensor)
   void* step_ptr = nullptr;
   bool step_f64 = false;
   void* scalar_ptr[kMaxScalars] = {};
@@ -126,6 +128,7 @@ struct Slot {
   unsigned fresh = 0;  // bit k: state k holds no history yet
   // --- per step ---
   bool active = false;
+  const char* reason = "";  // why bind_grads() last asked Python to look at this slot
   std::uintptr_t grad_ptr = 0;
   bool gather_grad = false;
   Layout grad_view;
@@ -142,7 +145,80 @@ void write_scalar(void* p, bool f64, double x) {
     *static_cast<float*>(p) = float(x);
 }
 
-std::uintptr_t as_address(py::handle h) { return std::uintptr_t(h.cast<unsigned long long>()); }
+std::uintptr_t as_address(py::handle h) {
+  const unsigned long long a = PyLong_AsUnsignedLongLong(h.ptr());
+  if (a == static_cast<unsigned long long>(-1) && PyErr_Occurred()) throw py::error_already_set();
+  return std::uintptr_t(a);
+}
+
+// Reads a tensor's `grad` and calls its methods through the C functions its
+// type defines, without the attribute lookup and bound-method call of each
+// access: on torch tensors that lookup is about half the cost of a call, and
+// bind_grads() makes five per parameter per step. Falls back to a plain method
+// call wherever the type does not have those C entry points (a Python
+// subclass that overrides them, a type with its own __getattribute__).
+class TensorAccess {
+ public:
+  enum Method { data_ptr, numel, is_contiguous, stride, n_methods };
+
+  // A new reference, or nullptr with the Python error set.
+  PyObject* grad(PyObject* t) {
+    const Entry& e = entry(Py_TYPE(t));
+    if (e.grad) return e.grad->get(t, e.grad->closure);
+    return PyObject_GetAttr(t, names()[n_methods].ptr());
+  }
+
+  // A new reference, or nullptr with the Python error set.
+  PyObject* call(PyObject* t, Method m) {
+    const Entry& e = entry(Py_TYPE(t));
+    const PyMethodDef* def = e.methods[m];
+    if (def) {
+      const int flags = def->ml_flags & ~(METH_CLASS | METH_STATIC | METH_COEXIST);
+      if (flags == METH_NOARGS) return def->ml_meth(t, nullptr);
+      if (flags == (METH_VARARGS | METH_KEYWORDS))
+        return reinterpret_cast<PyCFunctionWithKeywords>(reinterpret_cast<void (*)(void)>(def->ml_meth))(
+            t, empty_args().ptr(), nullptr);
+      if (flags == METH_VARARGS) return def->ml_meth(t, empty_args().ptr());
+    }
+    return PyObject_CallMethodNoArgs(t, names()[m].ptr());
+  }
+
+ private:
+  struct Entry {
+    py::object type;
+    PyGetSetDef* grad = nullptr;
+    const PyMethodDef* methods[n_methods] = {};
+  };
+
+  static const std::vector<py::str>& names() {
+    static const std::vector<py::str> n = {py::str("data_ptr"), py::str("numel"), py::str("is_contiguous"),
+                                           py::str("stride"), py::str("grad")};
+    return n;
+  }
+  static const py::tuple& empty_args() {
+    static const py::tuple t;
+    return t;
+  }
+
+  const Entry& entry(PyTypeObject* type) {
+    for (const Entry& e : entries_)
+      if (e.type.ptr() == reinterpret_cast<PyObject*>(type)) return e;
+    Entry e;
+    e.type = py::reinterpret_borrow<py::object>(reinterpret_cast<PyObject*>(type));
+    if (type->tp_getattro == PyObject_GenericGetAttr) {
+      PyObject* g = _PyType_Lookup(type, names()[n_methods].ptr());
+      if (g && Py_TYPE(g) == &PyGetSetDescr_Type) e.grad = reinterpret_cast<PyGetSetDescrObject*>(g)->d_getset;
+      for (int m = 0; m < n_methods; ++m) {
+        PyObject* d = _PyType_Lookup(type, names()[std::size_t(m)].ptr());
+        if (d && Py_TYPE(d) == &PyMethodDescr_Type) e.methods[m] = reinterpret_cast<PyMethodDescrObject*>(d)->d_method;
+      }
+    }
+    entries_.push_back(std::move(e));
+    return entries_.back();
+  }
+
+  std::vector<Entry> entries_;  // one per tensor type seen (Tensor, Parameter, ...)
+};
 
 std::vector<std::int64_t> int_tuple(py::handle h) {
   std::vector<std::int64_t> out;
@@ -158,6 +234,7 @@ class TorchPlan {
     for (py::handle k : scalar_keys) scalar_keys_.push_back(py::reinterpret_borrow<py::object>(k));
     const RuleInfo& rule = kRules[rule_];
     for (int k = 0; k < rule.n_state; ++k) state_keys_.push_back(py::str(rule.state_names[k]));
+    for_each_key([&](py::handle name) { key_names_.push_back(name.ptr()); });
   }
 
   // One unbound slot per parameter of each group (`groups`: the groups' "params" lists).
@@ -209,8 +286,12 @@ class TorchPlan {
     }
     py::tuple states = spec.attr("states");
     if (int(states.size()) != rule.n_state) throw py::value_error("spec: one state pointer per state key");
-    for (int k = 0; k < rule.n_state; ++k)
-      s.state_ptr[k] = states[std::size_t(k)].is_none() ? nullptr : reinterpret_cast<void*>(as_address(states[std::size_t(k)]));
+    s.has_state = 0;
+    for (int k = 0; k < rule.n_state; ++k) {
+      py::handle ptr = states[std::size_t(k)];
+      s.state_ptr[k] = ptr.is_none() ? nullptr : reinterpret_cast<void*>(as_address(ptr));
+      if (!ptr.is_none()) s.has_state |= 1u << k;
+    }
     py::object step_ptr = spec.attr("step_ptr");
     s.step_ptr = step_ptr.is_none() ? nullptr : reinterpret_cast<void*>(as_address(step_ptr));
     s.step_f64 = spec.attr("step_float64").cast<bool>();
@@ -223,8 +304,9 @@ class TorchPlan {
     }
     s.fresh = spec.attr("fresh").cast<unsigned>();
     // Remember the state dict's entries as they are now.
-    int key = 0;
-    for_each_key([&](py::handle name) { s.keys_seen[key++] = lookup(s.state, name); });
+    if (!PyDict_Check(s.state.ptr())) throw py::type_error("spec.state: expected the parameter's state dict");
+    s.n_keys = 0;
+    for_each_key([&](py::handle name) { s.keys_seen[s.n_keys++] = lookup(s.state, name); });
     s.bound = true;
     spans_dirty_ = true;
   }
@@ -244,57 +326,26 @@ class TorchPlan {
   // a user can see.
   py::object bind_grads() {
     Exclusive running(busy_);
-    py::list attention;
     if (!groups_unchanged()) return py::none();
-    if (spans_dirty_) index_written_spans();
-    static const py::str grad_name("grad");
-    for (std::size_t i = 0; i < slots_.size(); ++i) {
-      Slot& s = slots_[i];
-      s.active = false;
-      py::object grad = py::reinterpret_steal<py::object>(PyObject_GetAttr(s.param.ptr(), grad_name.ptr()));
-      if (!grad) throw py::error_already_set();
-      if (grad.is_none()) continue;
-      if (!s.bound || !unchanged(s) || !take_grad(s, grad)) {
-        attention.append(i);
-        continue;
-      }
-      s.active = true;
-    }
-    if (attention.size() == 0) gather_grads();
+    const std::size_t n = collect();
+    if (n == 0) return py::tuple();  // the empty tuple is shared: nothing allocated on the fast path
+    py::list attention;
+    for (std::size_t i : attention_) attention.append(i);
     return std::move(attention);
   }
 
-  // The active parameters grouped for stepping: [(group, step, fresh, *scalars), ...].
+  // The active parameters grouped for stepping:
+  // [(group, step, fresh mask, float64 mask of the scalars, *scalars), ...].
   py::list partitions() {
-    parts_.clear();
-    for (std::size_t i = 0; i < slots_.size(); ++i) {
-      const Slot& s = slots_[i];
-      if (!s.active) continue;
-      Part key;
-      key.group = s.group;
-      key.step = s.step_ptr ? read_scalar(s.step_ptr, s.step_f64) : 0.0;
-      key.fresh = s.fresh;
-      for (std::size_t k = 0; k < scalar_keys_.size(); ++k) key.scalars[k] = read_scalar(s.scalar_ptr[k], s.scalar_f64[k]);
-      auto same = [&](const Part& p) {
-        return p.group == key.group && p.step == key.step && p.fresh == key.fresh &&
-               std::equal(p.scalars, p.scalars + kMaxScalars, key.scalars);
-      };
-      auto at = std::find_if(parts_.begin(), parts_.end(), same);
-      if (at == parts_.end()) {
-        parts_.push_back(key);
-        at = parts_.end() - 1;
-      }
-      at->slots.push_back(i);
-    }
+    group_parts();
     py::list out;
     for (const Part& p : parts_) {
-      if (!(p.step >= 0.0) || p.step != double(std::int64_t(p.step)))
-        throw py::value_error("state['step']: expected a whole number >= 0, got " + std::to_string(p.step));
-      py::tuple t(3 + scalar_keys_.size());
+      py::tuple t(4 + scalar_keys_.size());
       t[0] = py::int_(p.group);
       t[1] = py::int_(std::int64_t(p.step));
       t[2] = py::int_(p.fresh);
-      for (std::size_t k = 0; k < scalar_keys_.size(); ++k) t[3 + k] = py::float_(p.scalars[k]);
+      t[3] = py::int_(p.scalar_f64);
+      for (std::size_t k = 0; k < scalar_keys_.size(); ++k) t[4 + k] = py::float_(p.scalars[k]);
       out.append(t);
     }
     return out;
@@ -312,29 +363,31 @@ class TorchPlan {
     const GradientClip clip = checked_clip(step, grad_scale, clip_value);
     double new_scalars[kMaxScalars] = {};
     for (std::size_t k = 0; k < scalars.size(); ++k) new_scalars[k] = scalars[k].cast<double>();
-    const Part& p = parts_[part];
-    bool has_state[kMaxState];
-    for (int k = 0; k < rule.n_state; ++k) {
-      has_state[k] = true;
-      for (std::size_t i : p.slots) has_state[k] = has_state[k] && slots_[i].state_ptr[k] != nullptr;
-    }
-    check_states_present(rule, opts, has_state, !p.slots.empty());
+    check_part_states(parts_[part], opts);
     Exclusive running(busy_);
-    f32_.clear();
-    f64_.clear();
-    for (std::size_t i : p.slots) add_ref(slots_[i], /*stage_param=*/true);
-    run_rule(rule_, opts, step, f32_, f64_, clip);
-    py::tuple stepped(p.slots.size());
-    std::size_t n = 0;
-    for (std::size_t i : p.slots) {
-      Slot& s = slots_[i];
-      if (s.layout == ParamLayout::strided) scatter_param(s);
-      if (s.step_ptr) write_scalar(s.step_ptr, s.step_f64, double(step));
-      for (std::size_t k = 0; k < scalar_keys_.size(); ++k) write_scalar(s.scalar_ptr[k], s.scalar_f64[k], new_scalars[k]);
-      s.fresh = 0;
-      stepped[n++] = s.param;
-    }
-    if (!increment_version_.is_none() && n) increment_version_(stepped);
+    run_part(parts_[part], opts, step, new_scalars, clip);
+  }
+
+  // The whole step in one call, when it is the plain kind: every parameter
+  // usable as bound, no fresh state, no scalar state; `options[g]` is group g's
+  // options tuple. Returns False, having changed nothing, when it is not (the
+  // caller then goes through bind_grads/partitions/step).
+  bool step_uniform(py::list options, double clip_value) {
+    const RuleInfo& rule = kRules[rule_];
+    if (!scalar_keys_.empty() || options.size() != groups_.size()) return false;
+    Exclusive running(busy_);
+    if (!groups_unchanged() || collect() != 0) return false;
+    group_parts();
+    group_options_.resize(groups_.size() * kMaxOptions);
+    for (const Part& p : parts_)
+      if (p.fresh != 0 || options[std::size_t(p.group)].is_none() || !(p.step >= 0.0)) return false;
+    for (std::size_t g = 0; g < groups_.size(); ++g)
+      if (!options[g].is_none()) read_options(rule, options[g], &group_options_[g * kMaxOptions]);
+    const GradientClip clip = checked_clip(1, 1.0, clip_value);
+    for (const Part& p : parts_) check_part_states(p, &group_options_[std::size_t(p.group) * kMaxOptions]);
+    for (const Part& p : parts_)
+      run_part(p, &group_options_[std::size_t(p.group) * kMaxOptions], std::int64_t(p.step) + 1, nullptr, clip);
+    return true;
   }
 
   py::tuple gradient_squares() {
@@ -350,6 +403,8 @@ class TorchPlan {
 
   // Whether slot `index` had a gradient at the last bind_grads().
   bool active(std::size_t index) { return slot(index).active; }
+  // Why the last bind_grads() reported slot `index`.
+  std::string reason(std::size_t index) { return slot(index).reason; }
 
  private:
   struct Part {
@@ -357,12 +412,105 @@ class TorchPlan {
     double step = 0.0;
     unsigned fresh = 0;
     double scalars[kMaxScalars] = {};
+    unsigned scalar_f64 = 0;  // bit k: scalar k is kept in float64
     std::vector<std::size_t> slots;
   };
 
   Slot& slot(std::size_t index) {
     if (index >= slots_.size()) throw py::index_error("index: no such parameter slot");
     return slots_[index];
+  }
+
+  // Reads and checks every gradient (see bind_grads); the slots needing
+  // Python go to attention_. Returns their number.
+  std::size_t collect() {
+    attention_.clear();
+    if (spans_dirty_) index_written_spans();
+    for (std::size_t i = 0; i < slots_.size(); ++i) {
+      Slot& s = slots_[i];
+      s.active = false;
+      py::object grad = py::reinterpret_steal<py::object>(access_.grad(s.param.ptr()));
+      if (!grad) throw py::error_already_set();
+      if (grad.is_none()) continue;
+      if (!s.bound)
+        s.reason = "unbound";
+      else if (!unchanged(s))
+        s.reason = "moved";
+      else if (!take_grad(s, grad))
+        ;  // take_grad says why
+      else {
+        s.active = true;
+        continue;
+      }
+      attention_.push_back(i);
+    }
+    if (attention_.empty()) gather_grads();
+    return attention_.size();
+  }
+
+  // Groups the active slots into parts_ (same group, step, fresh and scalar state).
+  void group_parts() {
+    for (Part& p : parts_) p.slots.clear();
+    std::size_t used = 0;
+    for (std::size_t i = 0; i < slots_.size(); ++i) {
+      const Slot& s = slots_[i];
+      if (!s.active) continue;
+      Part key;
+      key.group = s.group;
+      key.step = s.step_ptr ? read_scalar(s.step_ptr, s.step_f64) : 0.0;
+      key.fresh = s.fresh;
+      for (std::size_t k = 0; k < scalar_keys_.size(); ++k) {
+        key.scalars[k] = read_scalar(s.scalar_ptr[k], s.scalar_f64[k]);
+        if (s.scalar_f64[k]) key.scalar_f64 |= 1u << k;
+      }
+      auto same = [&](const Part& p) {
+        return p.group == key.group && p.step == key.step && p.fresh == key.fresh &&
+               p.scalar_f64 == key.scalar_f64 && std::equal(p.scalars, p.scalars + kMaxScalars, key.scalars);
+      };
+      auto at = std::find_if(parts_.begin(), parts_.begin() + std::ptrdiff_t(used), same);
+      if (at == parts_.begin() + std::ptrdiff_t(used)) {
+        if (used == parts_.size()) parts_.emplace_back();
+        std::vector<std::size_t> keep = std::move(parts_[used].slots);  // reuse its capacity
+        parts_[used] = key;
+        parts_[used].slots = std::move(keep);
+        at = parts_.begin() + std::ptrdiff_t(used++);
+      }
+      at->slots.push_back(i);
+    }
+    parts_.resize(used);
+    for (const Part& p : parts_)
+      if (!(p.step >= 0.0) || p.step != double(std::int64_t(p.step)))
+        throw py::value_error("state['step']: expected a whole number >= 0, got " + std::to_string(p.step));
+  }
+
+  void check_part_states(const Part& p, const double* opts) const {
+    const RuleInfo& rule = kRules[rule_];
+    bool has_state[kMaxState];
+    for (int k = 0; k < rule.n_state; ++k) {
+      has_state[k] = true;
+      for (std::size_t i : p.slots) has_state[k] = has_state[k] && (slots_[i].has_state >> k & 1u);
+    }
+    check_states_present(rule, opts, has_state, !p.slots.empty());
+  }
+
+  // The kernel over one partition, then its step counts and scalar state
+  // (`scalars` may be null when the rule has none) and autograd versions.
+  void run_part(const Part& p, const double* opts, std::int64_t step, const double* scalars, const GradientClip& clip) {
+    f32_.clear();
+    f64_.clear();
+    for (std::size_t i : p.slots) add_ref(slots_[i], /*stage_param=*/true);
+    run_rule(rule_, opts, step, f32_, f64_, clip);
+    py::tuple stepped(p.slots.size());
+    std::size_t n = 0;
+    for (std::size_t i : p.slots) {
+      Slot& s = slots_[i];
+      if (s.layout == ParamLayout::strided) scatter_param(s);
+      if (s.step_ptr) write_scalar(s.step_ptr, s.step_f64, double(step));
+      for (std::size_t k = 0; k < scalar_keys_.size(); ++k) write_scalar(s.scalar_ptr[k], s.scalar_f64[k], scalars[k]);
+      s.fresh = 0;
+      stepped[n++] = s.param;
+    }
+    if (!increment_version_.is_none() && n) increment_version_(stepped);
   }
 
   template <class F>
@@ -395,31 +543,38 @@ class TorchPlan {
 
   // The parameter's storage and its state entries are those it was bound with.
   bool unchanged(const Slot& s) {
-    static const py::str data_ptr("data_ptr");
-    py::object ptr = call(s.param, data_ptr);
+    py::object ptr = call(s.param, TensorAccess::data_ptr);
     if (!ptr || as_address(ptr) != s.param_ptr) return false;
-    int key = 0;
-    bool same = true;
-    for_each_key([&](py::handle name) { same = same && lookup(s.state, name).ptr() == s.keys_seen[key++].ptr(); });
-    return same;
+    PyObject* const* keys = key_names_.data();
+    for (int k = 0; k < s.n_keys; ++k) {
+      PyObject* now = PyDict_GetItemWithError(s.state.ptr(), keys[k]);  // borrowed
+      if (now != s.keys_seen[k].ptr()) {
+        if (!now && PyErr_Occurred()) throw py::error_already_set();
+        return false;
+      }
+    }
+    return true;
   }
 
   // Takes this step's gradient of a bound slot, or returns false (Python then
   // says what is wrong with it).
   bool take_grad(Slot& s, const py::object& grad) {
-    static const py::str data_ptr("data_ptr"), numel("numel"), is_contiguous("is_contiguous"), stride("stride");
-    py::object ptr = call(grad, data_ptr);
+    s.reason = "grad has no data pointer (not a dense tensor)";
+    py::object ptr = call(grad, TensorAccess::data_ptr);
     if (!ptr) return false;
-    py::object n = call(grad, numel);
+    s.reason = "grad has not the parameter's number of elements";
+    py::object n = call(grad, TensorAccess::numel);
     if (!n || n.cast<std::int64_t>() != s.numel) return false;
+    s.reason = "grad shares memory with a parameter or a state tensor the step writes";
     s.grad_ptr = as_address(ptr);
     s.gather_grad = false;
     if (s.layout == ParamLayout::contiguous) {
-      py::object c = call(grad, is_contiguous);
+      py::object c = call(grad, TensorAccess::is_contiguous);
       if (!c) return false;
       if (c.ptr() == Py_True) return grad_fits(s, s.size);
     }
-    py::object st = call(grad, stride);
+    s.reason = "grad has no strides (not a dense tensor)";
+    py::object st = call(grad, TensorAccess::stride);
     if (!st) return false;
     Layout g;
     g.shape = s.view.shape;
@@ -429,6 +584,7 @@ class TorchPlan {
       g.strides.push_back(1);
     }
     if (g.strides.size() != g.shape.size()) return false;
+    s.reason = "grad shares memory with a parameter or a state tensor the step writes";
     if (g.same_order(s.kernel)) return grad_fits(s, s.size);
     s.gather_grad = true;
     s.grad_view = std::move(g);
@@ -440,16 +596,16 @@ class TorchPlan {
     if (elements == 0) return true;
     const char* begin = reinterpret_cast<const char*>(s.grad_ptr);
     const char* end = begin + elements * s.itemsize();
-    // written_ is sorted by start and its spans are disjoint.
-    auto after = std::upper_bound(written_.begin(), written_.end(), begin,
-                                  [](const char* b, const Span& w) { return b < w.begin; });
-    if (after != written_.end() && after->begin < end) return false;
-    if (after != written_.begin() && std::prev(after)->end > begin) return false;
+    // The written spans are sorted by start and disjoint.
+    const std::size_t after = std::size_t(std::upper_bound(written_begin_.begin(), written_begin_.end(), begin) -
+                                          written_begin_.begin());
+    if (after < written_begin_.size() && written_begin_[after] < end) return false;
+    if (after > 0 && written_end_[after - 1] > begin) return false;
     return true;
   }
 
-  static py::object call(const py::object& obj, const py::str& method) {
-    PyObject* r = PyObject_CallMethodNoArgs(obj.ptr(), method.ptr());
+  py::object call(const py::object& obj, TensorAccess::Method method) {
+    PyObject* r = access_.call(obj.ptr(), method);
     if (!r) {
       PyErr_Clear();
       return py::object();
@@ -467,14 +623,19 @@ class TorchPlan {
       const char* p = reinterpret_cast<const char*>(s.param_ptr);
       spans.push_back({p, p + s.view.extent() * s.itemsize(), true, "param" + index});
       for (int k = 0; k < rule.n_state; ++k)
-        if (s.state_ptr[k]) {
+        if (s.has_state >> k & 1u) {
           const char* a = static_cast<const char*>(s.state_ptr[k]);
           spans.push_back({a, a + s.size * s.itemsize(), true, std::string(rule.state_names[k]) + index});
         }
     }
     check_no_overlap(spans);
     std::sort(spans.begin(), spans.end(), [](const Span& a, const Span& b) { return a.begin < b.begin; });
-    written_ = std::move(spans);
+    written_begin_.clear();
+    written_end_.clear();
+    for (const Span& w : spans) {
+      written_begin_.push_back(w.begin);
+      written_end_.push_back(w.end);
+    }
     spans_dirty_ = false;
   }
 
@@ -537,12 +698,17 @@ class TorchPlan {
   py::object step_key_;
   std::vector<py::object> scalar_keys_;
   std::vector<py::object> state_keys_;
+  std::vector<PyObject*> key_names_;  // step, scalar and state keys, in for_each_key order (owned above)
   py::object increment_version_;
   std::vector<py::list> groups_;
   std::vector<Slot> slots_;
-  std::vector<Span> written_;  // every bound parameter and state, sorted by address
+  TensorAccess access_;
+  // Every bound parameter and state (what a step writes), sorted by address.
+  std::vector<const char*> written_begin_, written_end_;
   bool spans_dirty_ = true;
   std::vector<Part> parts_;
+  std::vector<std::size_t> attention_;
+  std::vector<double> group_options_;  // step_uniform's options, kMaxOptions per group
   std::vector<TensorRef<float>> f32_;
   std::vector<TensorRef<double>> f64_;
   std::vector<double> partials_;
@@ -563,10 +729,12 @@ void bind_torch_plan(py::module_& m) {
       .def("unbind_all", &TorchPlan::unbind_all)
       .def("bind_grads", &TorchPlan::bind_grads)
       .def("partitions", &TorchPlan::partitions)
+      .def("step_uniform", &TorchPlan::step_uniform, py::arg("options"), py::arg("clip_value"))
       .def("step", &TorchPlan::step, py::arg("part"), py::arg("options"), py::arg("step"), py::arg("scalars"),
            py::arg("grad_scale") = 1.0, py::arg("clip_value") = std::numeric_limits<double>::infinity())
       .def("gradient_squares", &TorchPlan::gradient_squares)
       .def("active", &TorchPlan::active, py::arg("index"))
+      .def("reason", &TorchPlan::reason, py::arg("index"))
       .def("__len__", &TorchPlan::size);
 }
 
