@@ -366,6 +366,19 @@ class _Engine:
             gi, pi = self.where[i]
             p, where = self.params[i], f"param_groups[{gi}]['params'][{pi}]"
             changes.append((i, _inspect(opt, p, self.plain[gi], self.used[gi], where)))
+        # What the step writes (every parameter that has state or is about to get
+        # it, and its state tensors) must not overlap anything else it touches.
+        spans, about = [], set(attention)
+        for i, (p, (gi, pi)) in enumerate(zip(self.params, self.where)):
+            entry = opt.state.get(p)
+            if i in about or entry:
+                where = f"param_groups[{gi}]['params'][{pi}]"
+                spans.append(_span(p, where))
+                spans += [_span(v, f"state of {where}[{k!r}]") for k, v in (entry or {}).items()
+                          if isinstance(v, torch.Tensor) and v.dim() > 0]
+                if i in about and p.grad is not None:
+                    spans.append(_span(p.grad, f"{where}.grad", written=False))
+        _core.check_no_overlap(spans)
         with torch.no_grad():
             for i, change in changes:
                 self.plan.bind(i, change())
@@ -389,8 +402,6 @@ def _inspect(opt: PyoptimTorchOptimizer, p: torch.Tensor, group: dict, used: tup
         if grad.dtype != p.dtype or grad.shape != p.shape or grad.device != p.device:
             raise ValueError(f"{where}.grad: expected a {p.dtype} tensor of shape {tuple(p.shape)} on {p.device}, "
                              f"got {grad.dtype} {tuple(grad.shape)} on {grad.device}")
-        if _overlaps(grad, p):
-            raise ValueError(f"{where}.grad: shares memory with a parameter or a state tensor the step writes")
     entry = opt.state.get(p)
     if entry:
         _check_saved_state(opt, p, entry, f"state of {where}")
@@ -398,11 +409,13 @@ def _inspect(opt: PyoptimTorchOptimizer, p: torch.Tensor, group: dict, used: tup
     state_names = _core.RULES[opt.rule_class.rule]["state"]
 
     def change() -> _Slot:
-        entry = opt.state[p]
+        entry = opt.state.get(p)
         fresh = 0
         if not entry:
-            entry.update(_new_state(opt, p, group, used))
+            entry = _new_state(opt, p, group, used)
             fresh = sum(1 << k for k, name in enumerate(state_names) if name in entry)
+            if entry:  # torch keeps no entry for a parameter with nothing to keep (SGD without momentum)
+                opt.state[p] = entry
         else:
             for k, name in enumerate(state_names):
                 if used and used[k] and entry.get(name) is None:
@@ -496,11 +509,13 @@ def _same_layout(s: torch.Tensor, p: torch.Tensor, layout: str) -> bool:
     return all(a == b for n, a, b in zip(p.shape, s.stride(), p.stride()) if n != 1)
 
 
-def _overlaps(grad: torch.Tensor, p: torch.Tensor) -> bool:
-    g0 = grad.data_ptr()
-    g1 = g0 + grad.numel() * grad.element_size()
-    p0 = p.data_ptr()
-    return grad.numel() > 0 and p0 < g1 and g0 < p0 + p.numel() * p.element_size()
+def _span(t: torch.Tensor, what: str, written: bool = True) -> tuple:
+    """(first byte, one past the last, written, what) of a tensor's elements."""
+    start = t.data_ptr()
+    if t.numel() == 0:
+        return (start, start, written, what)
+    last = sum((n - 1) * s for n, s in zip(t.shape, t.stride()))
+    return (start, start + (last + 1) * t.element_size(), written, what)
 
 
 def _plain_group(group: dict) -> dict:

@@ -71,18 +71,19 @@ def test_steps_in_place_without_copies():
 
 def test_state_dict_round_trip_and_params_without_grad():
     net = model()
-    opt = pt.SGD(net.parameters(), lr=0.1, momentum=0.9)
+    opt = pt.Adam(net.parameters(), lr=0.1)
     train(net, opt, steps=3)
     saved = copy.deepcopy(opt.state_dict())  # torch's state_dict holds references
     net[2].weight.requires_grad_(False)  # no grad: skipped, keeps its own step count
     net2 = model()
     net2.load_state_dict(net.state_dict())
     net2[2].weight.requires_grad_(False)
-    opt2 = pt.SGD(net2.parameters(), lr=0.1, momentum=0.9)
+    opt2 = pt.Adam(net2.parameters(), lr=0.1)
     opt2.load_state_dict(saved)
     a, b = train(net, opt, steps=4), train(net2, opt2, steps=4)
     assert a == b
     assert opt.state[net[2].weight]["step"] == 3 and opt.state[net[0].weight]["step"] == 7
+    assert opt2.state[net2[2].weight]["step"] == 3 and opt2.state[net2[0].weight]["step"] == 7
 
 
 def test_bad_tensors_and_hyperparameters():
@@ -94,11 +95,6 @@ def test_bad_tensors_and_hyperparameters():
     p.grad = torch.ones(4, dtype=torch.float16)
     with pytest.raises(TypeError, match="float32 or float64"):
         pt.SGD([p], lr=0.1).step()
-    q = torch.zeros(4, 4, requires_grad=True)
-    q.grad = torch.ones(4, 4).t()
-    with pytest.raises(ValueError, match="contiguous"):
-        pt.SGD([q], lr=0.1).step()
-    assert not q.detach().any()
 
 
 def test_every_rule_is_exported():

@@ -134,6 +134,19 @@ PYBIND11_MODULE(_core, m) {
   bind_step_plan(m);
   bind_torch_plan(m);
 
+  m.def("check_no_overlap",
+        [](py::list spans) {
+          std::vector<Span> checked;
+          for (py::handle item : spans) {
+            auto t = item.cast<py::tuple>();
+            const auto begin = reinterpret_cast<const char*>(std::uintptr_t(t[0].cast<unsigned long long>()));
+            const auto end = reinterpret_cast<const char*>(std::uintptr_t(t[1].cast<unsigned long long>()));
+            checked.push_back({begin, end, t[2].cast<bool>(), t[3].cast<std::string>()});
+          }
+          check_no_overlap(std::move(checked));
+        },
+        py::arg("spans"),
+        "Raises ValueError if a written span of (begin, end, writable, what) byte ranges overlaps another.");
   m.def("softmax_cross_entropy", &softmax_cross_entropy, py::arg("logits"), py::arg("labels"),
         py::arg("grad") = py::none(),
         "(mean softmax cross-entropy, number of correct argmax predictions) of (n, k) logits\n"
