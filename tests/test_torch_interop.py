@@ -93,11 +93,11 @@ def test_bad_tensors_and_hyperparameters():
         pt.Adam(model().parameters(), learning_rate=0.1)
     p = torch.zeros(4, dtype=torch.float16, requires_grad=True)
     p.grad = torch.ones(4, dtype=torch.float16)
-    with pytest.raises(TypeError, match="float32 or float64"):
+    with pytest.raises(TypeError, match="float32, float64"):
         pt.SGD([p], lr=0.1).step()
 
 
 def test_every_rule_is_exported():
     import pyoptim
-    assert set(pt.__all__) == set(pyoptim.Optimizer.registry)
+    assert set(pt.__all__) - {"PyoptimTorchOptimizer"} == set(pyoptim.Optimizer.registry)
     assert issubclass(pt.Lion, torch.optim.Optimizer)
