@@ -164,6 +164,13 @@ PYBIND11_MODULE(_core, m) {
         },
         py::arg("limit"),
         "Uses the fastest supported build no faster than `limit` ('' for the fastest); returns its name.");
+  m.def("get_min_elements_per_thread", [] { return min_elements_per_thread.load(); });
+  m.def("set_min_elements_per_thread", [](std::size_t n) {
+        if (n < 1) throw py::value_error("elements: expected an integer >= 1, got " + std::to_string(n));
+        min_elements_per_thread.store(n);
+      },
+      py::arg("elements"),
+      "Elements per thread below which a step runs on fewer threads (default 65536; for benchmarks).");
   m.def("get_num_threads", &num_threads);
   m.def("set_num_threads", [](int n) {
         if (n < 1) throw py::value_error("threads: expected an integer >= 1, got " + std::to_string(n));

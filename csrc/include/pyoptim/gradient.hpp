@@ -110,8 +110,7 @@ void gradient_squares(const TensorRef<T>* tensors, std::size_t count, int thread
     }
   };
 
-  const int team = int(std::max<std::size_t>(
-      1, std::min<std::size_t>(std::size_t(threads), total / kMinElementsPerThread)));
+  const int team = team_size(total, threads);
 #ifdef _OPENMP
   if (team > 1) {
 #pragma omp parallel num_threads(team)

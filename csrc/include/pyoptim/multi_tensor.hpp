@@ -63,8 +63,7 @@ void step_tensors_with(const double* options, std::int64_t step, const Gradient&
   std::size_t total = 0;
   for (std::size_t t = 0; t < count; ++t) total += tensors[t].size;
 
-  const std::size_t useful = total / kMinElementsPerThread;
-  const int team = int(std::max<std::size_t>(1, std::min<std::size_t>(std::size_t(threads), useful)));
+  const int team = team_size(total, threads);
 #ifdef _OPENMP
   if (team > 1) {
 #pragma omp parallel num_threads(team)

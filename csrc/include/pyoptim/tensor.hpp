@@ -1,6 +1,8 @@
 // The plain data the kernels work on. Shared by every instruction-set build.
 #pragma once
 
+#include <algorithm>
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 
@@ -24,7 +26,19 @@ struct TensorRef {
 };
 
 // Below this many elements per thread, a thread team costs more than it saves
-// (measured: 2 threads gain 1.2-1.4x at 64K elements, 1.6-2x from 128K on).
+// (measured: 2 threads gain 1.2-1.4x at 64K elements, 1.6-2x from 128K on;
+// bench/test_threads.py measures where 2 threads start to pay).
 constexpr std::size_t kMinElementsPerThread = std::size_t(1) << 16;
+
+// The threshold in force: kMinElementsPerThread unless changed (for the
+// threshold benchmark; pyoptim._core.set_min_elements_per_thread).
+inline std::atomic<std::size_t> min_elements_per_thread{kMinElementsPerThread};
+
+// Threads worth starting for `total` elements, at most `threads`.
+inline int team_size(std::size_t total, int threads) {
+  const std::size_t useful = total / std::max<std::size_t>(1, min_elements_per_thread.load(std::memory_order_relaxed));
+  const std::size_t wanted = threads > 1 ? std::size_t(threads) : 1;
+  return int(useful < 1 ? 1 : (useful < wanted ? useful : wanted));
+}
 
 }  // namespace pyoptim

@@ -1,0 +1,82 @@
+"""From PyTorch: one step of pyoptim.torch against the NumPy API on the same
+tensors and against torch.optim (fused=True where torch has a fused CPU kernel,
+else torch's default, the for-loop), every rule, float32, 1 and 2 threads, with
+the same gradient tensors every step ("same grads") and with new ones every step
+("new grads", what zero_grad(set_to_none=True) and backward hand over). Times
+from alternating blocks; ratios are medians of per-block ratios."""
+
+import numpy as np
+import pytest
+
+import pyoptim
+from contenders import hyper, rules
+from test_overhead import MODEL_SIZES
+from timing import block_medians, median_ratio
+
+torch = pytest.importorskip("torch")
+import pyoptim.torch as pt  # noqa: E402
+
+CASES = {"16 elements": [16], "200 tensors": MODEL_SIZES, "1M": [1 << 20], "16M": [1 << 24]}
+PER_BLOCK = {"16 elements": 400, "200 tensors": 20, "1M": 20, "16M": 3}
+BLOCKS = 7
+TORCH_FUSED = {"SGD", "Adam", "AdamW", "Adagrad"}  # rules with a fused CPU kernel in torch
+
+
+def torch_contender(rule: str, params: list):
+    """torch.optim's own step for `rule` (fused where torch has it), and its name."""
+    if not hasattr(torch.optim, rule):
+        return None, None
+    kind = "fused" if rule in TORCH_FUSED else "for-loop"
+    extra = {"fused": True} if kind == "fused" else {"foreach": False}
+    return getattr(torch.optim, rule)(params, **hyper(rule), **extra), kind
+
+
+@pytest.mark.parametrize("grads", ["same grads", "new grads"])
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("case", list(CASES))
+@pytest.mark.parametrize("rule", rules())
+def test_from_pytorch(benchmark, rule, case, threads, grads):
+    pyoptim.set_num_threads(threads)
+    torch.set_num_threads(threads)
+    gen = torch.Generator().manual_seed(0)
+    sizes = CASES[case]
+    params = [torch.randn(n, generator=gen) for n in sizes]
+    pools = [[torch.randn(n, generator=gen) * 0.01 for n in sizes] for _ in range(2)]
+    for p, g in zip(params, pools[0]):
+        p.grad = g
+    numpy_api = pyoptim.Optimizer.registry[rule]([(p.numpy(), g.numpy()) for p, g in zip(params, pools[0])],
+                                                 **hyper(rule))
+    ours = getattr(pt, rule)(params, **hyper(rule))
+    theirs, torch_kind = torch_contender(rule, params)
+    steps = {"numpy api": numpy_api.step, "pyoptim.torch": ours.step}
+    if theirs is not None:
+        steps["torch"] = theirs.step
+    turn = [0]
+
+    def new_grads():  # other tensor objects than at the last step, as autograd hands over
+        turn[0] ^= 1
+        for p, g in zip(params, pools[turn[0]]):
+            p.grad = g
+
+    def same_grads():
+        for p, g in zip(params, pools[0]):
+            p.grad = g
+
+    refill = new_grads if grads == "new grads" else same_grads
+    prepare = {"pyoptim.torch": refill, "torch": refill}
+    for name, step in steps.items():  # warm up: state, plans, thread pools
+        prepare.get(name, lambda: None)()
+        step()
+    blocks = {}
+
+    def measure():
+        blocks.update(block_medians(steps, BLOCKS, PER_BLOCK[case], prepare))
+
+    benchmark.pedantic(measure, rounds=1, iterations=1)
+    info = dict(kind="torch", rule=rule, case=case, threads=threads, grads=grads, blocks=BLOCKS,
+                elements=int(sum(sizes)), tensors=len(sizes), torch_kind=torch_kind,
+                seconds={name: float(np.median(t)) for name, t in blocks.items()},
+                torch_vs_numpy=median_ratio(blocks, "pyoptim.torch", "numpy api"))
+    if "torch" in blocks:
+        info["speedup_vs_torch"] = median_ratio(blocks, "torch", "pyoptim.torch")
+    benchmark.extra_info.update(info)
