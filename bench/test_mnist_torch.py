@@ -3,7 +3,9 @@ over shuffled index slices), trained with pyoptim.torch.Adam, with
 torch.optim.Adam(fused=True) and with torch's default Adam, same initial
 weights, data order, batch size and threads; epochs alternate between the
 three. Seconds per epoch, the time inside optimizer.step (the optimizer's share
-of the epoch), and the test accuracy each reaches."""
+of the epoch), and the test accuracy each reaches. In the IEEE mode (the
+default of both libraries) and with denormals flushed to zero
+(pyoptim.set_flush_denormal and torch.set_flush_denormal, see test_denormals.py)."""
 
 import time
 
@@ -17,6 +19,9 @@ import pyoptim.torch as pt  # noqa: E402
 
 MODELS = {"mlp 784-128-10": (128,), "mlp 784-1024-1024-10": (1024, 1024)}
 EPOCHS = {"mlp 784-128-10": 4, "mlp 784-1024-1024-10": 2}  # alternating epochs per optimizer
+CONFIGURATIONS = [("mlp 784-128-10", batch, mode) for batch in (32, 128) for mode in ("IEEE", "flushed")] + [
+    ("mlp 784-1024-1024-10", 32, "IEEE"), ("mlp 784-1024-1024-10", 128, "IEEE"),
+    ("mlp 784-1024-1024-10", 128, "flushed")]
 OPTIMIZERS = {
     "pyoptim.torch.Adam": lambda params: pt.Adam(params, lr=1e-3),
     "torch Adam fused": lambda params: torch.optim.Adam(params, lr=1e-3, fused=True),
@@ -67,14 +72,16 @@ class Run:
 
 
 @pytest.mark.parametrize("threads", [2])
-@pytest.mark.parametrize("batch", [32, 128])
-@pytest.mark.parametrize("model", list(MODELS))
-def test_torch_epoch(benchmark, mnist, model, batch, threads):
+@pytest.mark.parametrize("model,batch,mode", CONFIGURATIONS)
+def test_torch_epoch(benchmark, mnist, model, batch, mode, threads):
     import pyoptim
 
     data, test = mnist
     pyoptim.set_num_threads(threads)
     torch.set_num_threads(threads)
+    flush = mode == "flushed"
+    pyoptim.set_flush_denormal(flush)
+    torch.set_flush_denormal(flush)
     runs = {name: Run(data, MODELS[model], batch, make) for name, make in OPTIMIZERS.items()}
     seconds = {name: [] for name in runs}
     in_step = {name: [] for name in runs}
@@ -86,9 +93,13 @@ def test_torch_epoch(benchmark, mnist, model, batch, threads):
                 seconds[name].append(total)
                 in_step[name].append(step)
 
-    benchmark.pedantic(alternate, rounds=1, iterations=1)
+    try:
+        benchmark.pedantic(alternate, rounds=1, iterations=1)
+    finally:
+        pyoptim.set_flush_denormal(False)
+        torch.set_flush_denormal(False)
     ours = np.array(seconds["pyoptim.torch.Adam"])
-    info = dict(kind="mnist_torch", model=model, batch=batch, threads=threads, epochs=EPOCHS[model],
+    info = dict(kind="mnist_torch", model=model, batch=batch, mode=mode, threads=threads, epochs=EPOCHS[model],
                 seconds={n: float(np.median(s)) for n, s in seconds.items()},
                 step_seconds={n: float(np.median(s)) for n, s in in_step.items()},
                 step_share={n: float(np.median(np.array(in_step[n]) / np.array(seconds[n]))) for n in runs},

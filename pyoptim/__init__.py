@@ -66,6 +66,27 @@ def get_num_threads() -> int:
     return _core.get_num_threads()
 
 
+def set_flush_denormal(enabled: bool) -> None:
+    """Flush denormal numbers to zero in every update (FTZ/DAZ on x86, FZ on aarch64),
+    on every thread of a step, whatever the calling thread's mode.
+
+    Off by default: updates are IEEE-exact, as torch.optim's and the NumPy
+    reference's. An update always runs in the calling thread's mode otherwise, so
+    ``torch.set_flush_denormal(True)`` (which sets only the calling thread) flushes
+    in pyoptim's worker threads too. Why turn it on: moments decaying where
+    gradients stop (dead units, rare inputs) end up denormal, and on x86 each vector
+    instruction that meets a denormal takes a slow microcode assist
+    (``bench/test_denormals.py`` measures the effect on MNIST). Flushing changes
+    only values below 1.2e-38 (float32) or 2.2e-308 (float64)."""
+    if not isinstance(enabled, (bool, int)) or enabled not in (0, 1):
+        raise TypeError(f"enabled: expected True or False, got {enabled!r}")
+    _core.set_flush_denormal(bool(enabled))
+
+
+def get_flush_denormal() -> bool:
+    return _core.get_flush_denormal()
+
+
 def get_include() -> str:
     """Directory of the C++ kernel headers (``#include <pyoptim/rules.hpp>``)."""
     installed = Path(__file__).parent / "include"
@@ -83,4 +104,4 @@ from .optim import (SGD, Adadelta, Adagrad, Adam, Adamax, AdamW, Lion, NAdam, Op
 __all__ = ["SGD", "Adam", "AdamW", "Adagrad", "RMSprop", "Adadelta", "NAdam", "RAdam", "Adamax", "Lion",
            "Optimizer", "FlatParameters", "kernels", "lr_scheduler", "memory", "reference", "aligned_like",
            "empty_aligned", "zeros_aligned", "simd_info",
-           "set_num_threads", "get_num_threads", "get_include"]
+           "set_num_threads", "get_num_threads", "set_flush_denormal", "get_flush_denormal", "get_include"]

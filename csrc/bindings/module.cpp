@@ -171,6 +171,8 @@ PYBIND11_MODULE(_core, m) {
       },
       py::arg("elements"),
       "Elements per thread below which a step runs on fewer threads (default 65536; for benchmarks).");
+  m.def("get_flush_denormal", [] { return flush_denormal.load(); });
+  m.def("set_flush_denormal", [](bool on) { flush_denormal.store(on); }, py::arg("enabled"));
   m.def("get_num_threads", &num_threads);
   m.def("set_num_threads", [](int n) {
         if (n < 1) throw py::value_error("threads: expected an integer >= 1, got " + std::to_string(n));

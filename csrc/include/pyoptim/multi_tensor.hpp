@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "common.hpp"
+#include "float_mode.hpp"
 #include "gradient.hpp"
 #include "tensor.hpp"
 
@@ -64,10 +65,12 @@ void step_tensors_with(const double* options, std::int64_t step, const Gradient&
   for (std::size_t t = 0; t < count; ++t) total += tensors[t].size;
 
   const int team = team_size(total, threads);
+  const FloatMode mode = FloatMode::for_update();  // every thread computes in the caller's mode
 #ifdef _OPENMP
   if (team > 1) {
 #pragma omp parallel num_threads(team)
     {
+      const FloatMode::Scope in_mode(mode);
       const std::size_t n = std::size_t(omp_get_num_threads()), id = std::size_t(omp_get_thread_num());
       const std::size_t granules = (total + kSplitGranule<T> - 1) / kSplitGranule<T>;
       const std::size_t begin = std::min(total, granules * id / n * kSplitGranule<T>);
@@ -77,6 +80,7 @@ void step_tensors_with(const double* options, std::int64_t step, const Gradient&
     return;
   }
 #endif
+  const FloatMode::Scope in_mode(mode);
   update_range<Rule, T>(scalars, gradient, tensors, count, 0, total);
 }
 
