@@ -256,8 +256,20 @@ def _step_with_hooks(opt: PyoptimTorchOptimizer, closure):
 class _Slot:
     """What TorchPlan.bind reads about a parameter (see csrc/bindings/torch_plan.cpp)."""
 
-    __slots__ = ("state", "param_ptr", "numel", "float64", "complex", "layout", "shape", "strides", "states",
-                 "step_ptr", "step_float64", "scalars", "scalars_float64", "fresh")
+    state: dict  # its entry in opt.state
+    param_ptr: int
+    numel: int
+    float64: bool  # real dtype float64 (else float32)
+    complex: bool  # stepped as its real view
+    layout: str  # "contiguous", "dense" (some order of dimensions is) or "strided"
+    shape: tuple  # of the kernel's view (the real view of a complex parameter)
+    strides: tuple
+    states: tuple  # data pointer of each kernel state array, or None
+    step_ptr: int | None
+    step_float64: bool
+    scalars: tuple  # data pointers of the scalar state tensors
+    scalars_float64: tuple
+    fresh: int  # bit k: state k was just created
 
 
 class _Engine:
@@ -313,14 +325,13 @@ class _Engine:
         if attention is None:  # a group's params list was edited in place
             opt._engine = _Engine(opt)
             return opt._engine.step()
-        scale: float | None = 1.0
-        if policy.needs_norm:
-            scale = policy.grad_scale((plan.gradient_squares(),))
-            if scale is None:
-                return None
+        scale = policy.grad_scale((plan.gradient_squares(),)) if policy.needs_norm else 1.0
+        if scale is None:
+            return None
         clip, cls, scalar_names = policy.clip_value, self.rule_class, self.rule_class.scalar_state
         for index, (gi, step, fresh, scalar_f64, *scalars) in enumerate(plan.partitions()):
-            group, step, values = self.plain[gi], step + 1, ()
+            group, step = self.plain[gi], step + 1
+            values: tuple = ()
             if scalar_names:
                 # In the scalar's own dtype, as torch updates its 0-d state tensor.
                 now = cls.advance_scalars(group, {k: (np.float64 if scalar_f64 >> j & 1 else np.float32)(v)
@@ -462,9 +473,8 @@ def _new_state(opt: PyoptimTorchOptimizer, p: torch.Tensor, group: dict, used) -
 
 def _new_array(opt: PyoptimTorchOptimizer, p: torch.Tensor, name: str, group: dict) -> torch.Tensor:
     value = opt.rule_class.initial_value(name, group)
-    if p.is_complex():
-        value = complex(value, value)
-    return torch.full_like(p, value, memory_format=torch.preserve_format)
+    fill = complex(value, value) if p.is_complex() else value
+    return torch.full_like(p, fill, memory_format=torch.preserve_format)
 
 
 def _check_saved_state(opt: PyoptimTorchOptimizer, p: torch.Tensor, entry: dict, where: str) -> None:

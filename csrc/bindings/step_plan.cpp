@@ -75,6 +75,9 @@ class StepPlan {
 
   std::size_t size() const { return f32_.size() + f64_.size(); }
 
+  // Raises ValueError if an array moved since the plan was built (see check_unmoved).
+  void check() const { check_unmoved(); }
+
  private:
   // An array as it was when the plan was built: a resize or a reallocation
   // (ndarray.resize, refcheck=False) would leave the plan pointing at freed memory.
@@ -146,6 +149,7 @@ void bind_step_plan(py::module_& m) {
            "clamp(grad * grad_scale, -clip_value, clip_value); releases the GIL.")
       .def("gradient_squares", &StepPlan::gradient_squares,
            "(sum of squared gradient elements, all finite?), independent of the thread count.")
+      .def("check", &StepPlan::check, "Raises ValueError if an array was resized or reallocated since.")
       .def("__len__", &StepPlan::size);
 }
 

@@ -130,6 +130,8 @@ struct Slot {
   bool active = false;
   const char* reason = "";  // why bind_grads() last asked Python to look at this slot
   std::uintptr_t grad_ptr = 0;
+  std::uintptr_t checked_ptr = 0;  // a gradient address found clear of written memory
+  std::size_t checked_elements = 0;
   bool gather_grad = false;
   Layout grad_view;
   Buffer grad_buffer, param_buffer;
@@ -145,10 +147,10 @@ void write_scalar(void* p, bool f64, double x) {
     *static_cast<float*>(p) = float(x);
 }
 
+// An address or a count returned by a tensor method (a non-negative int).
 std::uintptr_t as_address(py::handle h) {
-  const unsigned long long a = PyLong_AsUnsignedLongLong(h.ptr());
-  if (a == static_cast<unsigned long long>(-1) && PyErr_Occurred()) throw py::error_already_set();
-  return std::uintptr_t(a);
+  if (!PyLong_Check(h.ptr())) throw py::type_error("expected an int from the tensor, got " + type_name(h));
+  return std::uintptr_t(PyLong_AsUnsignedLongLongMask(h.ptr()));  // the fast conversion: no overflow check needed
 }
 
 // Reads a tensor's `grad` and calls its methods through the C functions its
@@ -564,7 +566,7 @@ class TorchPlan {
     if (!ptr) return false;
     s.reason = "grad has not the parameter's number of elements";
     py::object n = call(grad, TensorAccess::numel);
-    if (!n || n.cast<std::int64_t>() != s.numel) return false;
+    if (!n || std::int64_t(as_address(n)) != s.numel) return false;
     s.reason = "grad shares memory with a parameter or a state tensor the step writes";
     s.grad_ptr = as_address(ptr);
     s.gather_grad = false;
@@ -592,8 +594,8 @@ class TorchPlan {
   }
 
   // The gradient's bytes overlap no parameter or state the step writes.
-  bool grad_fits(const Slot& s, std::size_t elements) const {
-    if (elements == 0) return true;
+  bool grad_fits(Slot& s, std::size_t elements) const {
+    if (elements == 0 || (s.grad_ptr == s.checked_ptr && elements == s.checked_elements)) return true;
     const char* begin = reinterpret_cast<const char*>(s.grad_ptr);
     const char* end = begin + elements * s.itemsize();
     // The written spans are sorted by start and disjoint.
@@ -601,6 +603,8 @@ class TorchPlan {
                                           written_begin_.begin());
     if (after < written_begin_.size() && written_begin_[after] < end) return false;
     if (after > 0 && written_end_[after - 1] > begin) return false;
+    s.checked_ptr = s.grad_ptr;  // the written spans change only when a slot is bound (which resets this)
+    s.checked_elements = elements;
     return true;
   }
 
@@ -614,6 +618,7 @@ class TorchPlan {
   }
 
   void index_written_spans() {
+    for (Slot& s : slots_) s.checked_ptr = s.checked_elements = 0;  // checked against the old spans only
     std::vector<Span> spans;
     const RuleInfo& rule = kRules[rule_];
     for (std::size_t i = 0; i < slots_.size(); ++i) {

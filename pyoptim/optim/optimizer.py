@@ -38,6 +38,7 @@ class _GroupRun:
     plan: Any = None  # _core.StepPlan over the group's tensors
     fresh: frozenset = _NOTHING_FRESH  # state arrays not yet stepped
     scalars: dict = field(default_factory=dict)  # per-group scalar state after `step` steps
+    ready: tuple = ()  # the options of a steady step (nothing fresh, no scalar state)
 
     def options_for(self, group: dict, step: int, scalars: dict) -> tuple:
         return self.options.values(group, step, self.fresh, scalars)
@@ -146,6 +147,9 @@ class Optimizer:
         self._key = operator.itemgetter(*self.defaults)  # group -> its hyperparameter values
         self._state_names = rule["state"]
         self._policy = GradientPolicy()
+        # The groups' hyperparameter values when every group can take the steady
+        # step (run.ready), else None: the next step goes through _step_general.
+        self._steady_keys: list | None = None
 
         groups = _as_groups(params)
         for group in groups:
@@ -213,6 +217,7 @@ class Optimizer:
         self.param_groups.append(group)
         self._pairs += group["params"]
         self._runs.append(run)
+        self._steady_keys = None
         self.state.update(states)
 
     # ---- stepping ----------------------------------------------------------
@@ -224,17 +229,36 @@ class Optimizer:
         returns the loss, which ``step`` returns).
         """
         loss = closure() if closure is not None else None
+        steady = self._steady_keys
+        if steady is not None and not self._policy.active and list(map(self._key, self.param_groups)) == steady:
+            runs = self._runs
+            if len(runs) > 1:
+                for run in runs:  # every group's arrays are in place before any group steps
+                    run.plan.check()
+            for run in runs:
+                step = run.step + 1
+                run.plan.step(run.ready, step)
+                run.step = step
+            return loss
+        self._step_general()
+        return loss
+
+    def _step_general(self) -> None:
+        """A step that follows whatever changed: hyperparameters, fresh state, scalar
+        state, a gradient policy. Leaves the steady fast path ready when it can."""
         runs, key, policy = self._runs, self._key, self._policy
         changed = [run.options.stale(key(group)) for group, run in zip(self.param_groups, runs)]
         if any(changed):
             for group, is_changed in zip(self.param_groups, changed):
                 if is_changed:
                     self.check_hyper(group)  # all of them, before anything changes
+        for run in runs:
+            run.plan.check()
         scale: float | None = 1.0
         if policy.needs_norm:
             scale = policy.grad_scale(run.plan.gradient_squares() for run in runs)
             if scale is None:
-                return loss
+                return
         clipping = policy.clips
         for group, run, is_changed in zip(self.param_groups, runs, changed):
             if is_changed:
@@ -248,7 +272,10 @@ class Optimizer:
             else:
                 run.plan.step(options, step)
             run.step, run.scalars, run.fresh = step, scalars, _NOTHING_FRESH
-        return loss
+        if not self.scalar_state and (self._steady_keys is None or any(changed)):
+            for group, run in zip(self.param_groups, runs):
+                run.ready = run.options_for(group, run.step + 1, {})
+            self._steady_keys = [run.options.key for run in runs]
 
     def zero_grad(self) -> None:
         """Set every registered gradient to zero."""
@@ -345,6 +372,7 @@ class Optimizer:
                                   if any(name in self.state[i] and (i, name) not in new_arrays for i in run.indices))
             run.plan = self._plan(group["params"], run.indices, self.state)
             run.options.invalidate()
+        self._steady_keys = None
 
     # ---- internals ---------------------------------------------------------
 

@@ -70,6 +70,7 @@ class GradientPolicy:
         self.skip_nonfinite = False
         self.skipped_steps = 0  # steps skipped for a non-finite gradient
         self.last_grad_norm: float | None = None  # global gradient norm of the last step, when computed
+        self.active = False  # any of the above in force
 
     def set(self, *, max_norm: float | None = None, clip_value: float | None = None,
             skip_nonfinite: bool = False) -> None:
@@ -78,6 +79,7 @@ class GradientPolicy:
         clip = math.inf if clip_value is None else _checks.real("clip_value", clip_value, min=0.0, min_open=True)
         skip = _checks.flag("skip_nonfinite", skip_nonfinite)
         self.max_norm, self.clip_value, self.skip_nonfinite = max_norm, clip, skip
+        self.active = self.needs_norm or self.clips
 
     @property
     def needs_norm(self) -> bool:
