@@ -34,8 +34,7 @@ def state_count(rule: str) -> int:
     group = {**cls.default_hyper(), **hyper(rule)}
     cls.check_hyper(group)
     from pyoptim.optim.optimizer import StepContext
-    context = StepContext(2, frozenset(), cls.advance_scalars(group, cls.initial_scalars(group), 2))
-    return sum(_core.states_used(cls.rule, cls.kernel_option_values(group, context)))
+    return sum(_core.states_used(cls.rule, cls.kernel_option_values(group, StepContext(2, frozenset()))))
 
 
 def bytes_per_element(rule: str, itemsize: int = 4) -> int:

@@ -19,6 +19,7 @@ the optimizer classes check it.
 from __future__ import annotations
 
 import inspect
+import math
 import numbers
 
 from . import _core
@@ -52,15 +53,17 @@ def _functional(cls):
             raise ValueError(f"step: expected an integer >= 1, got {step!r}")
         group = {**defaults, **kwargs}
         cls.check_hyper(group)
-        scalars = {**cls.initial_scalars(group), **given_scalars}
+        scalars = {**cls.initial_scalars(), **given_scalars}
         for key, value in given_scalars.items():
             scalars[key] = _checks.real(key, value)
-        scalars = cls.advance_scalars(group, scalars, int(step))
+            if not math.isfinite(scalars[key]):
+                raise ValueError(f"{key}: expected a finite number, got {value!r}")
         fresh = frozenset(state_names) if step == 1 else frozenset()
-        options = cls.kernel_option_values(group, StepContext(int(step), fresh, scalars))
+        options = cls.kernel_option_values(group, StepContext(int(step), fresh))
         plan = _core.StepPlan(rule, [(param, grad) + tuple(arrays.get(n) for n in state_names)])
+        plan.scalars = tuple(scalars.values())
         plan.step(options, int(step))
-        return scalars if cls.scalar_state else None
+        return dict(zip(scalars, plan.scalars)) if cls.scalar_state else None
 
     params = [inspect.Parameter("param", inspect.Parameter.POSITIONAL_OR_KEYWORD),
               inspect.Parameter("grad", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
@@ -68,7 +71,7 @@ def _functional(cls):
                for s in state_names]
     params.append(inspect.Parameter("step", inspect.Parameter.KEYWORD_ONLY))
     params += [inspect.Parameter(k, inspect.Parameter.KEYWORD_ONLY, default=v)
-               for k, v in cls.initial_scalars(defaults).items()]
+               for k, v in cls.initial_scalars().items()]
     params += [inspect.Parameter(k, inspect.Parameter.KEYWORD_ONLY, default=v) for k, v in defaults.items()]
     step_fn.__signature__ = inspect.Signature(params)
     step_fn.__name__ = step_fn.__qualname__ = name

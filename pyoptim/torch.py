@@ -37,7 +37,6 @@ import math
 import operator
 from typing import Any, ClassVar
 
-import numpy as np
 import torch
 from torch.optim import optimizer as _torch_optim
 
@@ -268,7 +267,7 @@ class _Slot:
     step_ptr: int | None
     step_float64: bool
     scalars: tuple  # data pointers of the scalar state tensors
-    scalars_float64: tuple
+    scalars_float64: bool  # they hold float64 (else float32)
     fresh: int  # bit k: state k was just created
 
 
@@ -290,12 +289,11 @@ class _Engine:
         self.plain: list[dict] = [{} for _ in self.groups]
         self.tensor_valued = False  # some group holds a hyperparameter as a tensor
         self.used: list[tuple] = [()] * len(self.groups)
-        # Each group's options when nothing is fresh (step_uniform's); None for rules with scalar state.
-        self.uniform: list = [None] * len(self.groups)
+        self.uniform: list = [None] * len(self.groups)  # each group's options when nothing is fresh
         self.fresh_names: dict[int, frozenset] = {}
         self.params = [p for group in self.groups for p in group["params"]]
         self.where = [(gi, pi) for gi, group in enumerate(self.groups) for pi in range(len(group["params"]))]
-        self.plan = _core.TorchPlan(cls.rule, opt.step_key, tuple(cls.scalar_state), torch._C._increment_version)
+        self.plan = _core.TorchPlan(cls.rule, opt.step_key, torch._C._increment_version)
         self.plan.reset([group["params"] for group in self.groups])
 
     def current(self) -> bool:
@@ -328,17 +326,9 @@ class _Engine:
         scale = policy.grad_scale((plan.gradient_squares(),)) if policy.needs_norm else 1.0
         if scale is None:
             return None
-        clip, cls, scalar_names = policy.clip_value, self.rule_class, self.rule_class.scalar_state
-        for index, (gi, step, fresh, scalar_f64, *scalars) in enumerate(plan.partitions()):
-            group, step = self.plain[gi], step + 1
-            values: tuple = ()
-            if scalar_names:
-                # In the scalar's own dtype, as torch updates its 0-d state tensor.
-                now = cls.advance_scalars(group, {k: (np.float64 if scalar_f64 >> j & 1 else np.float32)(v)
-                                                  for j, (k, v) in enumerate(zip(scalar_names, scalars))}, step)
-                values = tuple(float(now[k]) for k in scalar_names)
-            options = self.options[gi].values(group, step, self._fresh(fresh), dict(zip(scalar_names, values)))
-            plan.step(index, options, step, values, scale, clip)
+        for index, (gi, step, fresh) in enumerate(plan.partitions()):
+            options = self.options[gi].values(self.plain[gi], step + 1, self._fresh(fresh))
+            plan.step(index, options, step + 1, scale, policy.clip_value)
         return None
 
     def _values(self, group: dict) -> tuple:
@@ -356,12 +346,11 @@ class _Engine:
             self.keys[gi] = self._values(self.groups[gi])
             options = self.options[gi]
             options.refresh(self.keys[gi])
-            scalars = cls.initial_scalars(plain)
-            used = _core.states_used(cls.rule, options.values(plain, 1, frozenset(), scalars))
+            used = _core.states_used(cls.rule, options.values(plain, 1, frozenset()))
             if any(u and not was for u, was in zip(used, self.used[gi] or (False,) * len(used))):
                 self.plan.unbind_group(gi)  # a state array is newly needed: bind again to create it
             self.used[gi] = used
-            self.uniform[gi] = None if cls.scalar_state else options.values(plain, 1, frozenset(), {})
+            self.uniform[gi] = options.values(plain, 1, frozenset())
 
     def _fresh(self, mask: int) -> frozenset:
         names = self.fresh_names.get(mask)
@@ -448,7 +437,7 @@ def _inspect(opt: PyoptimTorchOptimizer, p: torch.Tensor, group: dict, used: tup
         slot.step_float64 = step is not None and step.dtype == torch.float64
         scalars = [entry[k] for k in opt.rule_class.scalar_state]
         slot.scalars = tuple(s.data_ptr() for s in scalars)
-        slot.scalars_float64 = tuple(s.dtype == torch.float64 for s in scalars)
+        slot.scalars_float64 = bool(scalars) and scalars[0].dtype == torch.float64
         slot.fresh = fresh
         return slot
 
@@ -461,10 +450,10 @@ def _new_state(opt: PyoptimTorchOptimizer, p: torch.Tensor, group: dict, used) -
     entry: dict = {}
     if opt.step_key:
         entry[opt.step_key] = torch.tensor(0.0, dtype=_scalar_dtype())
-    for k, v in cls.initial_scalars(group).items():
+    for k, v in cls.initial_scalars().items():
         entry[k] = torch.tensor(float(v), dtype=_scalar_dtype())
     if used is None:
-        used = _core.states_used(cls.rule, KernelOptions(cls).values(group, 1, frozenset(), cls.initial_scalars(group)))
+        used = _core.states_used(cls.rule, KernelOptions(cls).values(group, 1, frozenset()))
     for name, needed in zip(_core.RULES[cls.rule]["state"], used):
         if needed:
             entry[name] = _new_array(opt, p, name, group)

@@ -9,12 +9,41 @@
 namespace pyoptim {
 namespace bindings {
 
+namespace {
+
+// A rule's scalar state as RuleInfo holds it (nothing for rules without any).
+template <class Rule>
+struct Scalars {
+  static constexpr int count = rule_scalars<Rule>::count;
+  static const char* const* names() {
+    if constexpr (count > 0) return Rule::scalar_names;
+    return nullptr;
+  }
+  static const double* initial() {
+    if constexpr (count > 0) return Rule::scalar_initial;
+    return nullptr;
+  }
+  template <class S>
+  static void advance(const double* options, std::int64_t step, S* scalars) {
+    if constexpr (count > 0) Rule::template advance_scalars<S>(options, step, scalars);
+  }
+};
+
+}  // namespace
+
 const RuleInfo kRules[kRuleCount] = {
-#define PYOPTIM_RULE_INFO(Rule) \
-  {Rule::name, Rule::n_options, Rule::option_names, Rule::n_state, Rule::state_names, &Rule::uses_state},
+#define PYOPTIM_RULE_INFO(Rule)                                                                              \
+  {Rule::name, Rule::n_options, Rule::option_names, Rule::n_state, Rule::state_names, &Rule::uses_state,   \
+   Scalars<Rule>::count, Scalars<Rule>::names(), Scalars<Rule>::initial(), &Scalars<Rule>::advance<double>, \
+   &Scalars<Rule>::advance<float>},
     PYOPTIM_FOR_EACH_RULE(PYOPTIM_RULE_INFO)
 #undef PYOPTIM_RULE_INFO
 };
+
+#define PYOPTIM_SCALARS_FIT(Rule) \
+  static_assert(rule_scalars<Rule>::count <= kMaxScalars, "raise kMaxScalars");
+PYOPTIM_FOR_EACH_RULE(PYOPTIM_SCALARS_FIT)
+#undef PYOPTIM_SCALARS_FIT
 
 #define PYOPTIM_OPTIONS_FIT(Rule) static_assert(Rule::n_options <= kMaxOptions, "raise kMaxOptions");
 PYOPTIM_FOR_EACH_RULE(PYOPTIM_OPTIONS_FIT)
@@ -117,12 +146,12 @@ void check_states_present(const RuleInfo& rule, const double* options, const boo
 }
 
 void run_rule(int rule, const double* options, std::int64_t step, const std::vector<TensorRef<float>>& f32,
-              const std::vector<TensorRef<double>>& f64, const GradientClip& clip) {
+              const std::vector<TensorRef<double>>& f64, const GradientClip& clip, const double* scalars) {
   py::gil_scoped_release release;
   const KernelTable& k = active_kernels();
   const int threads = num_threads();
-  if (!f32.empty()) k.step_f32[rule](options, step, f32.data(), f32.size(), threads, clip);
-  if (!f64.empty()) k.step_f64[rule](options, step, f64.data(), f64.size(), threads, clip);
+  if (!f32.empty()) k.step_f32[rule](options, step, f32.data(), f32.size(), threads, clip, scalars);
+  if (!f64.empty()) k.step_f64[rule](options, step, f64.data(), f64.size(), threads, clip, scalars);
 }
 
 py::tuple squares_of(const std::vector<TensorRef<float>>& f32, const std::vector<TensorRef<double>>& f64,

@@ -26,7 +26,17 @@ struct RuleInfo {
   int n_state;
   const char* const* state_names;
   bool (*uses_state)(const double* options, int state);
+  // Scalar state (see rule_scalars in common.hpp): names, initial values, and
+  // the advance before a step, in double and in float.
+  int n_scalars;
+  const char* const* scalar_names;
+  const double* scalar_initial;
+  void (*advance_f64)(const double* options, std::int64_t step, double* scalars);
+  void (*advance_f32)(const double* options, std::int64_t step, float* scalars);
 };
+
+// The most scalars any rule keeps per parameter.
+constexpr int kMaxScalars = 2;
 
 // Every rule, in PYOPTIM_FOR_EACH_RULE order (the kernel table's order).
 extern const RuleInfo kRules[kRuleCount];
@@ -74,9 +84,10 @@ class Exclusive {
 // Checks the per-step arguments every plan takes, and returns the clipping.
 GradientClip checked_clip(std::int64_t step, double grad_scale, double clip_value);
 
-// One step of rule `rule` over the given tensors, with the GIL released.
+// One step of rule `rule` over the given tensors, with the GIL released;
+// `scalars`: the rule's scalar state advanced to this step (or null).
 void run_rule(int rule, const double* options, std::int64_t step, const std::vector<TensorRef<float>>& f32,
-              const std::vector<TensorRef<double>>& f64, const GradientClip& clip);
+              const std::vector<TensorRef<double>>& f64, const GradientClip& clip, const double* scalars);
 
 // (sum of squares, all finite?) of the gradients, with the GIL released;
 // `partials` is resized as needed.

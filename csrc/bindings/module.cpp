@@ -96,6 +96,9 @@ PYBIND11_MODULE(_core, m) {
     py::dict info;
     info["options"] = py::tuple(py::cast(std::vector<std::string>(r.option_names, r.option_names + r.n_options)));
     info["state"] = py::tuple(py::cast(std::vector<std::string>(r.state_names, r.state_names + r.n_state)));
+    py::dict scalars;  // name -> initial value, in order
+    for (int k = 0; k < r.n_scalars; ++k) scalars[r.scalar_names[k]] = r.scalar_initial[k];
+    info["scalars"] = scalars;
     rules[r.name] = info;
   }
   m.attr("RULES") = rules;

@@ -1,6 +1,7 @@
 // StepPlan: a rule bound to a fixed list of NumPy arrays (the NumPy API's
 // optimizers): checked once when built; every step re-reads each array's data
 // pointer and size (a few loads per array) and refuses to run if one moved.
+#include <cmath>
 #include <limits>
 
 #include "bindings.hpp"
@@ -13,6 +14,7 @@ class StepPlan {
  public:
   StepPlan(const std::string& rule_name, py::sequence tensors) : rule_(rule_index(rule_name)) {
     const RuleInfo& rule = kRules[rule_];
+    for (int k = 0; k < rule.n_scalars; ++k) scalars_[k] = rule.scalar_initial[k];
     std::vector<Span> spans;
     for (int k = 0; k < rule.n_state; ++k) has_state_[k] = true;
     const std::size_t count = tensors.size();
@@ -62,7 +64,34 @@ class StepPlan {
     check_states_present(rule, opts, has_state_, size() > 0);
     check_unmoved();
     Exclusive running(busy_);
-    run_rule(rule_, opts, step, f32_, f64_, clip);
+    double advanced[kMaxScalars] = {scalars_[0], scalars_[1]};
+    rule.advance_f64(opts, step, advanced);
+    run_rule(rule_, opts, step, f32_, f64_, clip, advanced);
+    for (int k = 0; k < rule.n_scalars; ++k) scalars_[k] = advanced[k];
+  }
+
+  // The rule's scalar state after the last step (its initial values before any).
+  py::tuple scalars() const {
+    const RuleInfo& rule = kRules[rule_];
+    py::tuple out(std::size_t(rule.n_scalars));
+    for (int k = 0; k < rule.n_scalars; ++k) out[std::size_t(k)] = py::float_(scalars_[k]);
+    return out;
+  }
+  void set_scalars(py::sequence values) {
+    const RuleInfo& rule = kRules[rule_];
+    if (int(values.size()) != rule.n_scalars)
+      throw py::value_error("scalars: rule '" + std::string(rule.name) + "' keeps " +
+                            std::to_string(rule.n_scalars) + " scalars, got " + std::to_string(values.size()));
+    double next[kMaxScalars] = {};
+    for (int k = 0; k < rule.n_scalars; ++k) {
+      const double x = PyFloat_AsDouble(values[std::size_t(k)].ptr());
+      if (x == -1.0 && PyErr_Occurred()) throw py::error_already_set();
+      if (!std::isfinite(x))
+        throw py::value_error(std::string("scalars: ") + rule.scalar_names[k] + " must be finite, got " +
+                              std::to_string(x));
+      next[k] = x;
+    }
+    for (int k = 0; k < rule.n_scalars; ++k) scalars_[k] = next[k];
   }
 
   // (sum of squares of every gradient element, whether all are finite), by a
@@ -134,6 +163,7 @@ class StepPlan {
   std::vector<TensorRef<float>> f32_;
   std::vector<TensorRef<double>> f64_;
   std::vector<double> partials_;  // scratch of the norm reduction
+  double scalars_[kMaxScalars] = {};  // the rule's scalar state (one set for the plan's tensors)
   std::atomic<bool> busy_{false};
 };
 
@@ -149,6 +179,8 @@ void bind_step_plan(py::module_& m) {
            "clamp(grad * grad_scale, -clip_value, clip_value); releases the GIL.")
       .def("gradient_squares", &StepPlan::gradient_squares,
            "(sum of squared gradient elements, all finite?), independent of the thread count.")
+      .def_property("scalars", &StepPlan::scalars, &StepPlan::set_scalars,
+                    "The rule's scalar state (RULES[rule]['scalars'] order), advanced by each step.")
       .def("check", &StepPlan::check, "Raises ValueError if an array was resized or reallocated since.")
       .def("__len__", &StepPlan::size);
 }

@@ -22,8 +22,6 @@ namespace pyoptim {
 namespace bindings {
 namespace {
 
-constexpr int kMaxScalars = 2;
-
 // A strided view of one tensor, in elements of the kernel's dtype (a complex
 // tensor is seen as its real view, with a last dimension of 2).
 struct Layout {
@@ -124,7 +122,7 @@ struct Slot {
   void* step_ptr = nullptr;
   bool step_f64 = false;
   void* scalar_ptr[kMaxScalars] = {};
-  bool scalar_f64[kMaxScalars] = {};
+  bool scalars_f64 = false;  // the scalar state tensors hold float64 (else float32)
   unsigned fresh = 0;  // bit k: state k holds no history yet
   // --- per step ---
   bool active = false;
@@ -230,11 +228,10 @@ std::vector<std::int64_t> int_tuple(py::handle h) {
 
 class TorchPlan {
  public:
-  TorchPlan(const std::string& rule_name, py::object step_key, py::tuple scalar_keys, py::object increment_version)
+  TorchPlan(const std::string& rule_name, py::object step_key, py::object increment_version)
       : rule_(rule_index(rule_name)), step_key_(step_key), increment_version_(increment_version) {
-    if (scalar_keys.size() > std::size_t(kMaxScalars)) throw py::value_error("scalar_keys: at most 2");
-    for (py::handle k : scalar_keys) scalar_keys_.push_back(py::reinterpret_borrow<py::object>(k));
     const RuleInfo& rule = kRules[rule_];
+    for (int k = 0; k < rule.n_scalars; ++k) scalar_keys_.push_back(py::str(rule.scalar_names[k]));
     for (int k = 0; k < rule.n_state; ++k) state_keys_.push_back(py::str(rule.state_names[k]));
     for_each_key([&](py::handle name) { key_names_.push_back(name.ptr()); });
   }
@@ -298,12 +295,9 @@ class TorchPlan {
     s.step_ptr = step_ptr.is_none() ? nullptr : reinterpret_cast<void*>(as_address(step_ptr));
     s.step_f64 = spec.attr("step_float64").cast<bool>();
     py::tuple scalars = spec.attr("scalars");
-    py::tuple scalars_f64 = spec.attr("scalars_float64");
     if (scalars.size() != scalar_keys_.size()) throw py::value_error("spec: one pointer per scalar key");
-    for (std::size_t k = 0; k < scalars.size(); ++k) {
-      s.scalar_ptr[k] = reinterpret_cast<void*>(as_address(scalars[k]));
-      s.scalar_f64[k] = scalars_f64[k].cast<bool>();
-    }
+    for (std::size_t k = 0; k < scalars.size(); ++k) s.scalar_ptr[k] = reinterpret_cast<void*>(as_address(scalars[k]));
+    s.scalars_f64 = spec.attr("scalars_float64").cast<bool>();
     s.fresh = spec.attr("fresh").cast<unsigned>();
     // Remember the state dict's entries as they are now.
     if (!PyDict_Check(s.state.ptr())) throw py::type_error("spec.state: expected the parameter's state dict");
@@ -336,47 +330,35 @@ class TorchPlan {
     return std::move(attention);
   }
 
-  // The active parameters grouped for stepping:
-  // [(group, step, fresh mask, float64 mask of the scalars, *scalars), ...].
+  // The active parameters grouped for stepping: [(group, step count, fresh mask), ...].
   py::list partitions() {
     group_parts();
     py::list out;
-    for (const Part& p : parts_) {
-      py::tuple t(4 + scalar_keys_.size());
-      t[0] = py::int_(p.group);
-      t[1] = py::int_(std::int64_t(p.step));
-      t[2] = py::int_(p.fresh);
-      t[3] = py::int_(p.scalar_f64);
-      for (std::size_t k = 0; k < scalar_keys_.size(); ++k) t[4 + k] = py::float_(p.scalars[k]);
-      out.append(t);
-    }
+    for (const Part& p : parts_) out.append(py::make_tuple(p.group, std::int64_t(p.step), p.fresh));
     return out;
   }
 
-  // One kernel call over partition `part` (of the last partitions()); then each
-  // of its parameters' step count becomes `step` and its scalar state `scalars`.
-  void step(std::size_t part, py::handle options, std::int64_t step, py::tuple scalars, double grad_scale,
-            double clip_value) {
+  // One kernel call over partition `part` (of the last partitions()), as its
+  // step `step`: the scalar state advances, and each parameter's step count
+  // becomes `step`.
+  void step(std::size_t part, py::handle options, std::int64_t step, double grad_scale, double clip_value) {
     const RuleInfo& rule = kRules[rule_];
     if (part >= parts_.size()) throw py::index_error("part: no such partition");
-    if (scalars.size() != scalar_keys_.size()) throw py::value_error("scalars: one value per scalar key");
     double opts[kMaxOptions];
     read_options(rule, options, opts);
     const GradientClip clip = checked_clip(step, grad_scale, clip_value);
-    double new_scalars[kMaxScalars] = {};
-    for (std::size_t k = 0; k < scalars.size(); ++k) new_scalars[k] = scalars[k].cast<double>();
     check_part_states(parts_[part], opts);
     Exclusive running(busy_);
-    run_part(parts_[part], opts, step, new_scalars, clip);
+    run_part(parts_[part], opts, step, clip);
   }
 
   // The whole step in one call, when it is the plain kind: every parameter
-  // usable as bound, no fresh state, no scalar state; `options[g]` is group g's
-  // options tuple. Returns False, having changed nothing, when it is not (the
-  // caller then goes through bind_grads/partitions/step).
+  // usable as bound, no fresh state; `options[g]` is group g's options tuple.
+  // Returns False, having changed nothing, when it is not (the caller then
+  // goes through bind_grads/partitions/step).
   bool step_uniform(py::list options, double clip_value) {
     const RuleInfo& rule = kRules[rule_];
-    if (!scalar_keys_.empty() || options.size() != groups_.size()) return false;
+    if (options.size() != groups_.size()) return false;
     Exclusive running(busy_);
     if (!groups_unchanged() || collect() != 0) return false;
     group_parts();
@@ -388,7 +370,7 @@ class TorchPlan {
     const GradientClip clip = checked_clip(1, 1.0, clip_value);
     for (const Part& p : parts_) check_part_states(p, &group_options_[std::size_t(p.group) * kMaxOptions]);
     for (const Part& p : parts_)
-      run_part(p, &group_options_[std::size_t(p.group) * kMaxOptions], std::int64_t(p.step) + 1, nullptr, clip);
+      run_part(p, &group_options_[std::size_t(p.group) * kMaxOptions], std::int64_t(p.step) + 1, clip);
     return true;
   }
 
@@ -414,7 +396,7 @@ class TorchPlan {
     double step = 0.0;
     unsigned fresh = 0;
     double scalars[kMaxScalars] = {};
-    unsigned scalar_f64 = 0;  // bit k: scalar k is kept in float64
+    bool scalars_f64 = false;
     std::vector<std::size_t> slots;
   };
 
@@ -461,13 +443,11 @@ class TorchPlan {
       key.group = s.group;
       key.step = s.step_ptr ? read_scalar(s.step_ptr, s.step_f64) : 0.0;
       key.fresh = s.fresh;
-      for (std::size_t k = 0; k < scalar_keys_.size(); ++k) {
-        key.scalars[k] = read_scalar(s.scalar_ptr[k], s.scalar_f64[k]);
-        if (s.scalar_f64[k]) key.scalar_f64 |= 1u << k;
-      }
+      key.scalars_f64 = s.scalars_f64;
+      for (std::size_t k = 0; k < scalar_keys_.size(); ++k) key.scalars[k] = read_scalar(s.scalar_ptr[k], s.scalars_f64);
       auto same = [&](const Part& p) {
         return p.group == key.group && p.step == key.step && p.fresh == key.fresh &&
-               p.scalar_f64 == key.scalar_f64 && std::equal(p.scalars, p.scalars + kMaxScalars, key.scalars);
+               p.scalars_f64 == key.scalars_f64 && std::equal(p.scalars, p.scalars + kMaxScalars, key.scalars);
       };
       auto at = std::find_if(parts_.begin(), parts_.begin() + std::ptrdiff_t(used), same);
       if (at == parts_.begin() + std::ptrdiff_t(used)) {
@@ -495,20 +475,30 @@ class TorchPlan {
     check_states_present(rule, opts, has_state, !p.slots.empty());
   }
 
-  // The kernel over one partition, then its step counts and scalar state
-  // (`scalars` may be null when the rule has none) and autograd versions.
-  void run_part(const Part& p, const double* opts, std::int64_t step, const double* scalars, const GradientClip& clip) {
+  // The kernel over one partition as its step `step`, then its step counts,
+  // scalar state and autograd versions.
+  void run_part(const Part& p, const double* opts, std::int64_t step, const GradientClip& clip) {
+    const RuleInfo& rule = kRules[rule_];
+    // The scalar state advances in the precision its tensors keep, as torch does.
+    double scalars[kMaxScalars] = {p.scalars[0], p.scalars[1]};
+    if (p.scalars_f64) {
+      rule.advance_f64(opts, step, scalars);
+    } else {
+      float narrow[kMaxScalars] = {float(scalars[0]), float(scalars[1])};
+      rule.advance_f32(opts, step, narrow);
+      for (int k = 0; k < kMaxScalars; ++k) scalars[k] = double(narrow[k]);
+    }
     f32_.clear();
     f64_.clear();
     for (std::size_t i : p.slots) add_ref(slots_[i], /*stage_param=*/true);
-    run_rule(rule_, opts, step, f32_, f64_, clip);
+    run_rule(rule_, opts, step, f32_, f64_, clip, scalars);
     py::tuple stepped(p.slots.size());
     std::size_t n = 0;
     for (std::size_t i : p.slots) {
       Slot& s = slots_[i];
       if (s.layout == ParamLayout::strided) scatter_param(s);
       if (s.step_ptr) write_scalar(s.step_ptr, s.step_f64, double(step));
-      for (std::size_t k = 0; k < scalar_keys_.size(); ++k) write_scalar(s.scalar_ptr[k], s.scalar_f64[k], scalars[k]);
+      for (std::size_t k = 0; k < scalar_keys_.size(); ++k) write_scalar(s.scalar_ptr[k], s.scalars_f64, scalars[k]);
       s.fresh = 0;
       stepped[n++] = s.param;
     }
@@ -726,8 +716,8 @@ void bind_torch_plan(py::module_& m) {
   py::class_<TorchPlan>(m, "TorchPlan",
                         "An update rule bound to a torch optimizer's parameters, read through their\n"
                         "Python attributes (pyoptim.torch drives it).")
-      .def(py::init<const std::string&, py::object, py::tuple, py::object>(), py::arg("rule"), py::arg("step_key"),
-           py::arg("scalar_keys"), py::arg("increment_version"))
+      .def(py::init<const std::string&, py::object, py::object>(), py::arg("rule"), py::arg("step_key"),
+           py::arg("increment_version"))
       .def("reset", &TorchPlan::reset, py::arg("groups"))
       .def("bind", &TorchPlan::bind, py::arg("index"), py::arg("spec"))
       .def("unbind_group", &TorchPlan::unbind_group, py::arg("group"))
@@ -735,7 +725,7 @@ void bind_torch_plan(py::module_& m) {
       .def("bind_grads", &TorchPlan::bind_grads)
       .def("partitions", &TorchPlan::partitions)
       .def("step_uniform", &TorchPlan::step_uniform, py::arg("options"), py::arg("clip_value"))
-      .def("step", &TorchPlan::step, py::arg("part"), py::arg("options"), py::arg("step"), py::arg("scalars"),
+      .def("step", &TorchPlan::step, py::arg("part"), py::arg("options"), py::arg("step"),
            py::arg("grad_scale") = 1.0, py::arg("clip_value") = std::numeric_limits<double>::infinity())
       .def("gradient_squares", &TorchPlan::gradient_squares)
       .def("active", &TorchPlan::active, py::arg("index"))

@@ -5,11 +5,6 @@ from __future__ import annotations
 from .optimizer import Optimizer
 
 
-def momentum_coefficient(beta1: float, momentum_decay: float, step: int) -> float:
-    """Dozat's momentum schedule mu_t = beta1 (1 - 0.96^(t psi) / 2)."""
-    return beta1 * (1.0 - 0.5 * 0.96 ** (step * momentum_decay))
-
-
 class NAdam(Optimizer):
     r"""NAdam (Dozat, 2016), as torch.optim.NAdam (same defaults).
 
@@ -21,14 +16,13 @@ class NAdam(Optimizer):
         p = p - lr * ((1 - mu_t) / (1 - P_t) * g + mu_{t+1} / (1 - P_t mu_{t+1}) * m) / d
 
     Weight decay is coupled, or decoupled (AdamW-style) with
-    ``decoupled_weight_decay=True``. ``mu_product`` is kept in double per
-    group and saved in each parameter's state as torch does. Deviation: torch
-    adds the two terms with two divisions by ``d``; the kernel divides once
-    (a rounding apart).
+    ``decoupled_weight_decay=True``. ``mu_product`` is scalar state: the kernel
+    advances it, in double, one per group, and it is saved in each parameter's
+    state as torch does. Deviation: torch adds the two terms with two divisions
+    by ``d``; the kernel divides once (a rounding apart).
     """
 
     rule = "nadam"
-    scalar_state = ("mu_product",)
 
     def __init__(self, params, lr: float = 2e-3, betas: tuple = (0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 0.0, momentum_decay: float = 4e-3, decoupled_weight_decay: bool = False,
@@ -36,21 +30,3 @@ class NAdam(Optimizer):
         super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
                                       momentum_decay=momentum_decay,
                                       decoupled_weight_decay=decoupled_weight_decay, maximize=maximize))
-
-
-    @classmethod
-    def initial_scalars(cls, group: dict) -> dict:
-        return {"mu_product": 1.0}
-
-    @classmethod
-    def advance_scalars(cls, group: dict, scalars: dict, step: int) -> dict:
-        mu = momentum_coefficient(group["betas"][0], group["momentum_decay"], step)
-        return {"mu_product": scalars["mu_product"] * mu}
-
-    @classmethod
-    def kernel_options(cls, group: dict, context) -> dict:
-        beta1 = group["betas"][0]
-        return {**group,
-                "mu": momentum_coefficient(beta1, group["momentum_decay"], context.step),
-                "mu_next": momentum_coefficient(beta1, group["momentum_decay"], context.step + 1),
-                "mu_product": context.scalars["mu_product"]}

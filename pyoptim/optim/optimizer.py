@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import inspect
 import operator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, ClassVar, Iterable
 
 import numpy as np
@@ -37,11 +37,10 @@ class _GroupRun:
     step: int = 0  # steps taken by this group
     plan: Any = None  # _core.StepPlan over the group's tensors
     fresh: frozenset = _NOTHING_FRESH  # state arrays not yet stepped
-    scalars: dict = field(default_factory=dict)  # per-group scalar state after `step` steps
-    ready: tuple = ()  # the options of a steady step (nothing fresh, no scalar state)
+    ready: tuple = ()  # the options of a steady step (nothing fresh)
 
-    def options_for(self, group: dict, step: int, scalars: dict) -> tuple:
-        return self.options.values(group, step, self.fresh, scalars)
+    def options_for(self, group: dict, step: int) -> tuple:
+        return self.options.values(group, step, self.fresh)
 
 
 class Optimizer:
@@ -60,8 +59,9 @@ class Optimizer:
 
     rule: ClassVar[str]  # name of the kernel rule in pyoptim._core.RULES
     registry: ClassVar[dict] = {}  # every concrete optimizer class, by name
-    # Names of per-group scalars that evolve with the steps (NAdam's running
-    # product of momentum coefficients); saved in each param's state, as torch does.
+    # The kernel's scalar state, by name (NAdam's running product of momentum
+    # coefficients): advanced by the kernel driver, one set per group, saved in
+    # each param's state as torch does. From the rule's header (RULES[rule]["scalars"]).
     scalar_state: ClassVar[tuple] = ()
     _default_hyper: ClassVar[dict]  # cache of default_hyper(), per class
 
@@ -69,6 +69,7 @@ class Optimizer:
         super().__init_subclass__(**kwargs)
         if hasattr(cls, "rule"):
             Optimizer.registry[cls.__name__] = cls
+            cls.scalar_state = tuple(_core.RULES[cls.rule]["scalars"])
 
     # ---- what a rule says about itself -------------------------------------
 
@@ -102,14 +103,9 @@ class Optimizer:
         return tuple(float(options[name]) for name in _core.RULES[cls.rule]["options"])
 
     @classmethod
-    def initial_scalars(cls, group: dict) -> dict:
-        """The scalar state before the first step (keys: scalar_state)."""
-        return {}
-
-    @classmethod
-    def advance_scalars(cls, group: dict, scalars: dict, step: int) -> dict:
-        """The scalar state after `step`, from the one before it."""
-        return scalars
+    def initial_scalars(cls) -> dict:
+        """The scalar state before the first step, by name (see scalar_state)."""
+        return dict(_core.RULES[cls.rule]["scalars"])
 
     @classmethod
     def initial_value(cls, name: str, group: dict) -> float:
@@ -203,10 +199,10 @@ class Optimizer:
 
         first = len(self._pairs)
         run = _GroupRun(indices=list(range(first, first + len(group["params"]))),
-                        options=KernelOptions(type(self)), scalars=self.initial_scalars(group))
+                        options=KernelOptions(type(self)))
         run.options.refresh(self._key(group))
         states: dict[int, dict] = {i: {} for i in run.indices}
-        used = _core.states_used(self.rule, run.options_for(group, 1, run.scalars))
+        used = _core.states_used(self.rule, run.options_for(group, 1))
         needed = frozenset(name for name, use in zip(self._state_names, used) if use)
         for i, (param, _) in zip(run.indices, group["params"]):
             for name in needed:
@@ -263,18 +259,16 @@ class Optimizer:
         for group, run, is_changed in zip(self.param_groups, runs, changed):
             if is_changed:
                 self._refresh(group, run)
-            step, scalars = run.step + 1, run.scalars
-            if scalars:
-                scalars = self.advance_scalars(group, scalars, step)
-            options = run.options_for(group, step, scalars)
+            step = run.step + 1
+            options = run.options_for(group, step)
             if clipping:
                 run.plan.step(options, step, scale, policy.clip_value)
             else:
                 run.plan.step(options, step)
-            run.step, run.scalars, run.fresh = step, scalars, _NOTHING_FRESH
-        if not self.scalar_state and (self._steady_keys is None or any(changed)):
+            run.step, run.fresh = step, _NOTHING_FRESH
+        if self._steady_keys is None or any(changed):
             for group, run in zip(self.param_groups, runs):
-                run.ready = run.options_for(group, run.step + 1, {})
+                run.ready = run.options_for(group, run.step + 1)
             self._steady_keys = [run.options.key for run in runs]
 
     def zero_grad(self) -> None:
@@ -295,7 +289,7 @@ class Optimizer:
             for i in run.indices:
                 entry = {k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in self.state[i].items()}
                 entry["step"] = run.step
-                entry.update(run.scalars)
+                entry.update(zip(self.scalar_state, run.plan.scalars))
                 state[i] = entry
         groups = [{**{k: v for k, v in g.items() if k != "params"}, "params": list(r.indices)}
                   for g, r in zip(self.param_groups, self._runs)]
@@ -348,8 +342,8 @@ class Optimizer:
             new_groups.append(candidate)
             new_steps.append(steps.pop() if steps else 0)
             saved_scalars = scalars.pop() if scalars else None
-            new_scalars.append(dict(zip(self.scalar_state, saved_scalars)) if saved_scalars
-                               else self.initial_scalars(candidate))
+            new_scalars.append(saved_scalars if saved_scalars
+                               else tuple(self.initial_scalars().values()))
 
         skipped = state_dict.get("skipped_steps", 0)
         if isinstance(skipped, bool) or not isinstance(skipped, int) or skipped < 0:
@@ -359,7 +353,7 @@ class Optimizer:
         self._policy.skipped_steps = skipped
         for gi, (group, run) in enumerate(zip(self.param_groups, self._runs)):
             group.update(new_groups[gi])
-            run.step, run.scalars = new_steps[gi], new_scalars[gi]
+            run.step = new_steps[gi]
             for i in run.indices:
                 for name in self._state_names:
                     if (i, name) in new_arrays:
@@ -371,6 +365,7 @@ class Optimizer:
             run.fresh = frozenset(name for name in self._state_names
                                   if any(name in self.state[i] and (i, name) not in new_arrays for i in run.indices))
             run.plan = self._plan(group["params"], run.indices, self.state)
+            run.plan.scalars = new_scalars[gi]
             run.options.invalidate()
         self._steady_keys = None
 
@@ -385,7 +380,7 @@ class Optimizer:
     def _refresh(self, group: dict, run: _GroupRun) -> None:
         """Follow a change of hyperparameters: rebuild options, allocate newly needed state."""
         run.options.refresh(self._key(group))
-        used = _core.states_used(self.rule, run.options_for(group, run.step + 1, run.scalars))
+        used = _core.states_used(self.rule, run.options_for(group, run.step + 1))
         missing = [name for name, needed in zip(self._state_names, used)
                    if needed and any(name not in self.state[i] for i in run.indices)]
         if missing:
@@ -393,7 +388,9 @@ class Optimizer:
                 for name in missing:
                     self.state[i].setdefault(name, self.initial_state(name, param, group))
             run.fresh = run.fresh | frozenset(missing)
+            scalars = run.plan.scalars
             run.plan = self._plan(group["params"], run.indices, self.state)
+            run.plan.scalars = scalars
 
     def __repr__(self) -> str:
         lines = [f"{type(self).__name__} ("]

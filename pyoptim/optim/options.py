@@ -15,7 +15,6 @@ class StepContext(NamedTuple):
 
     step: int  # the step about to be taken, from 1
     fresh: frozenset  # state arrays that hold no history yet
-    scalars: dict  # the rule's per-group scalar state for this step (see scalar_state)
 
 
 _STALE = object()  # a key no group ever has
@@ -25,9 +24,9 @@ class KernelOptions:
     """One param group's kernel options (the tuple of floats ``StepPlan.step``
     takes), cached under the hyperparameter values they were built from.
 
-    A rule's options depend on the step and on the scalar state only for rules
-    with ``scalar_state`` (rebuilt every step), and otherwise at most on which
-    state arrays are fresh (one cached tuple per set of fresh arrays).
+    A rule's options may depend on which state arrays are fresh (one cached
+    tuple per set of fresh arrays), never on the step count itself or on the
+    scalar state, which the kernel receives and advances itself.
     """
 
     __slots__ = ("rule_class", "key", "_by_fresh")
@@ -49,13 +48,11 @@ class KernelOptions:
         """Forget the options: the next step checks the group and rebuilds them."""
         self.refresh(_STALE)
 
-    def values(self, group: dict, step: int, fresh: frozenset, scalars: dict) -> tuple:
-        cls = self.rule_class
-        if scalars:
-            return cls.kernel_option_values(group, StepContext(step, fresh, scalars))
+    def values(self, group: dict, step: int, fresh: frozenset) -> tuple:
         options = self._by_fresh.get(fresh)
         if options is None:
-            options = self._by_fresh[fresh] = cls.kernel_option_values(group, StepContext(step, fresh, scalars))
+            context = StepContext(step, fresh)
+            options = self._by_fresh[fresh] = self.rule_class.kernel_option_values(group, context)
         return options
 
 

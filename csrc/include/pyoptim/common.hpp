@@ -52,6 +52,29 @@ inline void with_flags(F&& f, bool first, Rest... rest) {
   }
 }
 
+// Scalar state: a rule may keep a few numbers per parameter besides its state
+// arrays (NAdam's running product of momentum coefficients), which the driver
+// advances before each update. Such a rule declares n_scalars, scalar_names,
+// scalar_initial and advance_scalars<S>(options, step, scalars), and its
+// Step<T> takes the advanced scalars; rules without any declare nothing.
+template <class Rule, class = void>
+struct rule_scalars {
+  static constexpr int count = 0;
+};
+template <class Rule>
+struct rule_scalars<Rule, std::void_t<decltype(Rule::n_scalars)>> {
+  static constexpr int count = Rule::n_scalars;
+};
+
+// The per-step scalars of `Rule` for a step with the given (advanced) scalar state.
+template <class Rule, class T>
+typename Rule::template Step<T> make_step(const double* options, std::int64_t step, const double* scalars) {
+  if constexpr (rule_scalars<Rule>::count > 0)
+    return typename Rule::template Step<T>(options, step, scalars);
+  else
+    return typename Rule::template Step<T>(options, step);
+}
+
 // Linear interpolation a + w (b - a), evaluated as torch.lerp does (the
 // formula switches at w = 0.5 to stay accurate near both ends). `small_w`
 // is decided once per step by the caller.

@@ -58,9 +58,9 @@ void update_range(const typename Rule::template Step<T>& step, const Gradient& g
 }
 
 template <class Rule, class T, class Gradient>
-void step_tensors_with(const double* options, std::int64_t step, const Gradient& gradient,
-                       const TensorRef<T>* tensors, std::size_t count, int threads) {
-  const typename Rule::template Step<T> scalars(options, step);
+void step_tensors_with(const double* options, std::int64_t step, const double* rule_scalars_now,
+                       const Gradient& gradient, const TensorRef<T>* tensors, std::size_t count, int threads) {
+  const typename Rule::template Step<T> scalars = make_step<Rule, T>(options, step, rule_scalars_now);
   std::size_t total = 0;
   for (std::size_t t = 0; t < count; ++t) total += tensors[t].size;
 
@@ -86,16 +86,18 @@ void step_tensors_with(const double* options, std::int64_t step, const Gradient&
 
 // One optimizer step of `Rule` over `count` tensors. `options` holds
 // Rule::n_options values in Rule::Option order; `step` counts from 1; `clip`
-// (scale and clamp each gradient element) is applied within the same pass.
-// Each element's update depends on that element alone, so the result is
-// bit-identical for every thread count.
+// (scale and clamp each gradient element) is applied within the same pass;
+// `scalars` is the rule's scalar state already advanced to this step (unused
+// by rules without any). Each element's update depends on that element alone,
+// so the result is bit-identical for every thread count.
 template <class Rule, class T>
 void step_tensors(const double* options, std::int64_t step, const TensorRef<T>* tensors,
-                  std::size_t count, int threads, const GradientClip& clip = {}) {
+                  std::size_t count, int threads, const GradientClip& clip = {},
+                  const double* scalars = nullptr) {
   if (clip.active())
-    step_tensors_with<Rule, T>(options, step, ClippedGradient<T>(clip), tensors, count, threads);
+    step_tensors_with<Rule, T>(options, step, scalars, ClippedGradient<T>(clip), tensors, count, threads);
   else
-    step_tensors_with<Rule, T>(options, step, RawGradient<T>{}, tensors, count, threads);
+    step_tensors_with<Rule, T>(options, step, scalars, RawGradient<T>{}, tensors, count, threads);
 }
 
 PYOPTIM_END_NAMESPACE

@@ -13,16 +13,27 @@
 
 PYOPTIM_BEGIN_NAMESPACE
 
-// One step of `Rule` over a single contiguous array of n elements.
+// One step of `Rule` over a single contiguous array of n elements. A rule with
+// scalar state (NAdam's mu_product; pyoptim._core.RULES[rule]["scalars"] lists
+// them and their initial values) takes it in `scalars`, which the step advances
+// in place; the others ignore it.
 template <class Rule, class T>
 inline void step_one(const double* options, std::int64_t step, T* param, const T* grad, T* const* state,
-                     std::size_t n, int threads) {
+                     std::size_t n, int threads, double* scalars = nullptr) {
   TensorRef<T> tensor{};
   tensor.param = param;
   tensor.grad = grad;
   for (int k = 0; k < Rule::n_state; ++k) tensor.state[k] = state[k];
   tensor.size = n;
-  step_tensors<Rule, T>(options, step, &tensor, 1, threads);
+  if constexpr (rule_scalars<Rule>::count > 0) {
+    double initial[rule_scalars<Rule>::count];
+    if (!scalars) {
+      for (int k = 0; k < rule_scalars<Rule>::count; ++k) initial[k] = Rule::scalar_initial[k];
+      scalars = initial;
+    }
+    Rule::advance_scalars(options, step, scalars);
+  }
+  step_tensors<Rule, T>(options, step, &tensor, 1, threads, GradientClip{}, scalars);
 }
 
 PYOPTIM_END_NAMESPACE

@@ -12,15 +12,29 @@ PYOPTIM_BEGIN_NAMESPACE
 struct NAdam {
   static constexpr const char* name = "nadam";
 
-  // mu, mu_next and mu_product are the momentum coefficients of this step and
-  // the next, and the product of all mu up to this step: a running product, so
-  // the caller keeps it (pyoptim.NAdam does).
   enum Option : int {
-    lr, beta1, beta2, eps, weight_decay, decoupled_weight_decay, maximize, mu, mu_next, mu_product, n_options
+    lr, beta1, beta2, eps, weight_decay, decoupled_weight_decay, maximize, momentum_decay, n_options
   };
   static constexpr const char* option_names[n_options] = {
       "lr", "beta1", "beta2", "eps", "weight_decay", "decoupled_weight_decay", "maximize",
-      "mu", "mu_next", "mu_product"};
+      "momentum_decay"};
+
+  // The product mu_1 ... mu_t of the momentum coefficients so far, kept per
+  // parameter (torch keeps it as a 0-d tensor in the parameter's state).
+  enum Scalar : int { mu_product, n_scalars };
+  static constexpr const char* scalar_names[n_scalars] = {"mu_product"};
+  static constexpr double scalar_initial[n_scalars] = {1.0};
+
+  // mu_product after step `step`, in the precision S it is kept in.
+  template <class S>
+  static void advance_scalars(const double* o, std::int64_t step, S* scalars) {
+    scalars[mu_product] = scalars[mu_product] * S(momentum_coefficient(o, step));
+  }
+
+  // Dozat's momentum schedule: mu_t = beta1 (1 - 0.96^(t psi) / 2).
+  static double momentum_coefficient(const double* o, std::int64_t step) {
+    return o[beta1] * (1.0 - 0.5 * std::pow(0.96, double(step) * o[momentum_decay]));
+  }
 
   enum State : int { exp_avg, exp_avg_sq, n_state };
   static constexpr const char* state_names[n_state] = {"exp_avg", "exp_avg_sq"};
@@ -32,12 +46,13 @@ struct NAdam {
     AdamMoments<T> moments;
     T inv_bias_correction2_sqrt, eps, grad_coef, exp_avg_coef;
 
-    Step(const double* o, std::int64_t step)
+    Step(const double* o, std::int64_t step, const double* scalars)
         : moments(o[NAdam::lr], o[NAdam::beta1], o[NAdam::beta2], o[NAdam::weight_decay],
                   o[NAdam::decoupled_weight_decay] != 0.0, o[NAdam::maximize] != 0.0) {
       const double lr_ = o[NAdam::lr];
       const double bias_correction2 = 1.0 - std::pow(o[NAdam::beta2], double(step));
-      const double mu_ = o[NAdam::mu], mu_next_ = o[NAdam::mu_next], prod = o[NAdam::mu_product];
+      const double mu_ = momentum_coefficient(o, step), mu_next_ = momentum_coefficient(o, step + 1);
+      const double prod = scalars[NAdam::mu_product];
       inv_bias_correction2_sqrt = T(1.0 / std::sqrt(bias_correction2));
       eps = T(o[NAdam::eps]);
       grad_coef = T(-lr_ * (1.0 - mu_) / (1.0 - prod));
