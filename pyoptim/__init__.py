@@ -10,6 +10,7 @@ AVX2+FMA, AVX-512) is chosen once, at import. Set ``PYOPTIM_SIMD`` to
 
 from __future__ import annotations
 
+import contextlib
 import os
 import warnings
 from pathlib import Path
@@ -22,7 +23,7 @@ from pathlib import Path
 if "OMP_WAIT_POLICY" not in os.environ and "GOMP_SPINCOUNT" not in os.environ:
     os.environ["GOMP_SPINCOUNT"] = "3000"
 
-from . import _core  # noqa: E402
+from . import _checks, _core  # noqa: E402
 
 __version__ = "0.1.0"
 
@@ -57,13 +58,24 @@ def simd_info() -> dict:
 
 def set_num_threads(threads: int) -> None:
     """Threads the kernels may use (OpenMP); small updates always run on one."""
-    if isinstance(threads, bool) or not isinstance(threads, int):
-        raise TypeError(f"threads: expected an int >= 1, got {type(threads).__name__}")
-    _core.set_num_threads(threads)
+    _core.set_num_threads(_checks.integer("threads", threads, min=1))
 
 
 def get_num_threads() -> int:
     return _core.get_num_threads()
+
+
+@contextlib.contextmanager
+def num_threads(threads: int | None):
+    """``with pyoptim.num_threads(2): ...`` runs the block with that many kernel
+    threads and restores the previous count after (``None``: leave it as it is)."""
+    previous = get_num_threads()
+    if threads is not None:
+        set_num_threads(threads)
+    try:
+        yield
+    finally:
+        _core.set_num_threads(previous)
 
 
 def set_flush_denormal(enabled: bool) -> None:
@@ -95,13 +107,12 @@ def get_include() -> str:
     return str(Path(__file__).resolve().parent.parent / "csrc" / "include")  # editable install
 
 
-from . import kernels, lr_scheduler, memory, reference  # noqa: E402
+from . import kernels, lr_scheduler, memory, optim, reference  # noqa: E402
 from .flat import FlatParameters  # noqa: E402
 from .memory import aligned_like, empty_aligned, zeros_aligned  # noqa: E402
-from .optim import (SGD, Adadelta, Adagrad, Adam, Adamax, AdamW, Lion, NAdam, Optimizer,  # noqa: E402
-                    RAdam, RMSprop)
+from .optim import *  # noqa: E402,F401,F403  (Optimizer and every rule's classes, from the registry)
 
-__all__ = ["SGD", "Adam", "AdamW", "Adagrad", "RMSprop", "Adadelta", "NAdam", "RAdam", "Adamax", "Lion",
-           "Optimizer", "FlatParameters", "kernels", "lr_scheduler", "memory", "reference", "aligned_like",
+__all__ = [*optim.__all__,
+           "FlatParameters", "kernels", "lr_scheduler", "memory", "reference", "aligned_like",
            "empty_aligned", "zeros_aligned", "simd_info",
-           "set_num_threads", "get_num_threads", "set_flush_denormal", "get_flush_denormal", "get_include"]
+           "set_num_threads", "get_num_threads", "num_threads", "set_flush_denormal", "get_flush_denormal", "get_include"]

@@ -8,22 +8,32 @@
 
 Exit status: 0 on success, 2 for bad arguments (the message names the
 argument), 1 when something fails afterwards (e.g. the data cannot be read).
+
+This module parses the command line and prints; what the commands run are the
+functions of :mod:`pyoptim.train.experiments`, which name a bad argument in the
+error they raise (``error.argument``): that, not the message, says which option
+to name.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from contextlib import contextmanager
+from dataclasses import fields
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Iterator, Optional, Sequence
 
-import numpy as np
-
-from . import get_num_threads, set_num_threads
+from . import _checks
+from ._progress import ProgressBar, progress_wanted
 from .optim import Optimizer
+from .train.experiments import (MODELS, ExperimentSettings, check_settings, describe_model,
+                                load_experiment_data, prepare_comparison, prepare_training, run_comparison,
+                                run_training, save_comparison, save_training)
+from .train.optimizers import check_hyperparameters, comparison_entries, optimizer_class, parse_hyper_value
+from .train.report import matplotlib_missing
+from .train.schedules import SCHEDULES
 
 DEFAULT_COMPARE_DIR = "./pyoptim-compare"
 # `pyoptim compare` with no options must finish in a few minutes on 2 cores: with
@@ -31,11 +41,10 @@ DEFAULT_COMPARE_DIR = "./pyoptim-compare"
 # machine (0.15 s per epoch) and 68 s on one shared with other jobs.
 COMPARE_EPOCHS = 10
 COMPARE_BATCH = 128
-MODELS = ("logreg", "binary-logreg", "mlp")
-# make_scheduler's arguments that are options of the same name.
-SCHEDULE_OPTIONS = ("step_size", "gamma", "eta_min", "warmup_epochs", "warmup_start_factor")
 # Options of their own that a rule's hyperparameter of the same name cannot take over (use --opt).
 OTHER_OPTION_NAMES = {"seed", "epochs", "threads", "gamma", "patience", "schedule", "model", "hidden", "rules"}
+# The arguments of pyoptim.train.experiments that are options of the same name (data_dir: --data-dir).
+EXPERIMENT_OPTIONS = {f.name for f in fields(ExperimentSettings)} | {"optimizer", "rules"}
 
 
 class UsageError(Exception):
@@ -110,7 +119,6 @@ def _add_training_options(p: argparse.ArgumentParser, *, epochs: int, batch: int
                         "library's, all cores; updates under 64K elements per thread run on one)")
     g.add_argument("--data-dir", type=Path, default=None, help="MNIST directory (passed to load_mnist)")
     s = p.add_argument_group("learning-rate schedule (stepped once per epoch)")
-    from .train.schedules import SCHEDULES
     s.add_argument("--schedule", choices=SCHEDULES, default="none", help="(default: none)")
     s.add_argument("--step-size", type=int, default=None, help="step: epochs between decays (default: epochs // 3)")
     s.add_argument("--gamma", type=float, default=None,
@@ -182,7 +190,37 @@ def _positive_int(text: str) -> int:
     return value
 
 
-# ---- turning arguments into objects (every failure here is a UsageError) --------------
+# ---- turning arguments into the experiments' arguments ---------------------------------
+
+
+def _option(argument: str) -> str:
+    return "--" + argument.replace("_", "-")
+
+
+@contextmanager
+def _as_usage_error(option_of: Callable[[str], Optional[str]]) -> Iterator[None]:
+    """Report an argument error of the block as a UsageError on the option `option_of`
+    gives for the argument the error names (``error.argument``, set by pyoptim._checks);
+    an error naming no option keeps its own message."""
+    try:
+        yield
+    except _checks.ArgumentError as e:
+        option = option_of(e.argument)
+        raise UsageError(str(e) if option is None else f"{option}: {e.problem}") from None
+    except (TypeError, ValueError) as e:
+        raise UsageError(str(e)) from None
+
+
+def _experiment_option(argument: str) -> Optional[str]:
+    return _option(argument) if argument in EXPERIMENT_OPTIONS else None
+
+
+def _hyper_option(name: str) -> str:
+    return f"--opt {name}" if name in OTHER_OPTION_NAMES else _option(name)
+
+
+def _settings(args) -> ExperimentSettings:
+    return ExperimentSettings(**{f.name: getattr(args, f.name) for f in fields(ExperimentSettings)})
 
 
 def _given_hyper(args) -> dict:
@@ -199,8 +237,6 @@ def _given_hyper(args) -> dict:
 
 def _hyper_for(cls: type[Optimizer], given: dict, *, strict: bool) -> dict:
     """The given hyperparameters converted for `cls`; unknown names are an error if `strict`, else skipped."""
-    from .train.optimizers import parse_hyper_value
-
     defaults = cls.default_hyper()
     hyper = {}
     for name, words in given.items():
@@ -216,106 +252,7 @@ def _hyper_for(cls: type[Optimizer], given: dict, *, strict: bool) -> dict:
     return hyper
 
 
-def _check_training_args(args) -> None:
-    if args.epochs < 1:
-        raise UsageError(f"--epochs: expected a positive integer, got {args.epochs}")
-    if not 0 <= args.validation_fraction < 1:
-        raise UsageError(f"--validation-fraction: expected a number in [0, 1), got {args.validation_fraction}")
-    if args.patience is not None:
-        if args.patience < 1:
-            raise UsageError(f"--patience: expected a positive integer, got {args.patience}")
-        if args.validation_fraction == 0:
-            raise UsageError("--patience: early stopping needs a validation split (--validation-fraction > 0)")
-    if args.threads is not None and args.threads < 1:
-        raise UsageError(f"--threads: expected a positive integer, got {args.threads}")
-    if args.data_dir is not None and not args.data_dir.is_dir():
-        raise UsageError(f"--data-dir: {args.data_dir} is not a directory")
-    if args.model == "mlp" and any(h < 1 for h in args.hidden):
-        raise UsageError(f"--hidden: expected positive widths, got {args.hidden}")
-    if args.model == "binary-logreg" and (args.digits[0] == args.digits[1] or
-                                          not all(0 <= d <= 9 for d in args.digits)):
-        raise UsageError(f"--digits: expected two different digits 0-9, got {args.digits}")
-
-
-def _model_builder(args):
-    """A function that builds the model the arguments describe, always with the same initial weights."""
-    from . import nn
-
-    dtype = np.dtype(args.dtype)
-    if args.model == "logreg":
-        return lambda: nn.logistic_regression(784, 10, dtype=dtype, seed=args.seed)
-    if args.model == "binary-logreg":
-        return lambda: nn.binary_logistic_regression(784, dtype=dtype, seed=args.seed)
-    return lambda: nn.mlp(784, tuple(args.hidden), 10, activation=args.activation, dtype=dtype, seed=args.seed)
-
-
-def _scheduler_builder(args):
-    from .train.schedules import make_scheduler
-
-    def build(optimizer):
-        return make_scheduler(args.schedule, optimizer, epochs=args.epochs, step_size=args.step_size,
-                              gamma=args.gamma, eta_min=args.eta_min, warmup_epochs=args.warmup_epochs,
-                              warmup_start_factor=args.warmup_start_factor, plateau_factor=args.plateau_factor,
-                              plateau_patience=args.plateau_patience)
-    return build
-
-
-def _checked(what: str, build, names: tuple = ()):
-    """`build()`, with its TypeError/ValueError turned into a UsageError naming the option at fault.
-
-    A message that starts with one of `names` ("lr: ...", "betas[1]: ...") is
-    put on that name's option ("--lr: ..."); any other goes under `what`.
-    """
-    try:
-        return build()
-    except (TypeError, ValueError) as e:
-        message = str(e)
-    head, sep, rest = message.partition(": ")
-    name = head.split("[")[0]
-    if sep and name in names:
-        raise UsageError(f"--{name.replace('_', '-')}: {rest if head == name else message}")
-    if sep and head == what.lstrip("-"):
-        raise UsageError(f"{what}: {rest}")
-    raise UsageError(message if message.startswith("--") else f"{what}: {message}")
-
-
-# ---- running ----------------------------------------------------------------------
-
-
-@contextmanager
-def _kernel_threads(threads: int | None):
-    """Run with `threads` kernel threads (default: unchanged); restore the setting after."""
-    previous = get_num_threads()
-    set_num_threads(threads or previous)
-    try:
-        yield
-    finally:
-        set_num_threads(previous)
-
-
-def _load_data(args):
-    """(train, validation or None, test) Splits for the model the arguments describe."""
-    from .train.data import binary_digits, load_mnist_splits, split_validation
-
-    train, test = load_mnist_splits(args.data_dir, dtype=np.dtype(args.dtype), limit_train=args.limit_train,
-                                    limit_test=args.limit_test)
-    if args.model == "binary-logreg":
-        train = binary_digits(train.x, train.y, *args.digits)
-        test = binary_digits(test.x, test.y, *args.digits)
-    train, validation = split_validation(train, args.validation_fraction, seed=args.seed)
-    return train, validation, test
-
-
-def _architecture(model) -> str:
-    """Layer widths such as "784-128-10"."""
-    widths = [model.n_features] + [layer.out_features for layer in model.layers if hasattr(layer, "out_features")]
-    return "-".join(map(str, widths))
-
-
-def _describe_model(args, model) -> str:
-    """E.g. "mlp 784-128-10 (relu), 101,770 float32 parameters"."""
-    kind = f"{args.model} {_architecture(model)}" + (f" ({args.activation})" if args.model == "mlp" else "")
-    return f"{kind}, {model.n_parameters:,} {model.dtype.name} parameters"
+# ---- printing ---------------------------------------------------------------------
 
 
 def _percent(value) -> str:
@@ -331,34 +268,32 @@ def _epoch_line(history, epochs: int, prefix: str = "") -> str:
     return line + f"  | lr {history.lr[i]:.3g}  | {history.epoch_seconds[i]:.2f} s"
 
 
-def _run_config(args, **extra) -> dict:
-    keep = ("model", "hidden", "activation", "digits", "dtype", "epochs", "batch_size", "validation_fraction",
-            "patience", "seed", "threads", "schedule", "step_size", "gamma", "eta_min", "warmup_epochs",
-            "warmup_start_factor", "plateau_factor", "plateau_patience", "limit_train", "limit_test")
-    config = {k: getattr(args, k) for k in keep}
-    config["data_dir"] = None if args.data_dir is None else str(args.data_dir)
-    return {**config, **extra}
+def _batch_progress() -> ProgressBar:
+    """The per-batch bar, on stderr when it is a terminal (so logs and pipes stay clean)."""
+    return ProgressBar(unit="batches", enabled=progress_wanted(None))
+
+
+# ---- the commands -------------------------------------------------------------------
 
 
 def run_train(args) -> int:
-    from .train.loop import fit
-    from .train.optimizers import optimizer_class
-    from .train.progress import ProgressBar
-
     started = time.perf_counter()
-    _check_training_args(args)
-    cls = _checked("--optimizer", lambda: optimizer_class(args.optimizer))
+    settings = _settings(args)
+    with _as_usage_error(_experiment_option):
+        check_settings(settings)
+        cls = optimizer_class(args.optimizer)
     hyper = _hyper_for(cls, _given_hyper(args), strict=True)
-    model = _checked("model", _model_builder(args))
-    optimizer = _checked("--optimizer", lambda: cls(model.parameters(), **hyper), tuple(cls.default_hyper()))
-    scheduler = _checked("--schedule", lambda: _scheduler_builder(args)(optimizer), SCHEDULE_OPTIONS)
+    with _as_usage_error(_hyper_option):
+        check_hyperparameters(cls, hyper)
+    with _as_usage_error(_experiment_option):
+        training = prepare_training(settings, cls, hyper)
 
-    train, validation, test = _load_data(args)
-    bar = ProgressBar()
-    shown = {"lr": optimizer.param_groups[0]["lr"], **hyper}
-    print(f"{_describe_model(args, model)}\n{cls.__name__}({', '.join(f'{k}={v}' for k, v in shown.items())}) on {len(train)} "
-          f"training samples ({len(validation) if validation else 0} held out for validation), "
-          f"batch size {args.batch_size}, {args.epochs} epochs, schedule {args.schedule}", flush=True)
+    data = load_experiment_data(settings)
+    bar = _batch_progress()
+    shown = ", ".join(f"{k}={v}" for k, v in {"lr": training.optimizer.param_groups[0]["lr"], **hyper}.items())
+    print(f"{describe_model(settings, training.model)}\n{cls.__name__}({shown}) on {len(data.train)} training "
+          f"samples ({len(data.validation) if data.validation else 0} held out for validation), batch size "
+          f"{args.batch_size}, {args.epochs} epochs, schedule {args.schedule}", flush=True)
 
     def on_epoch(history):
         bar.clear()
@@ -366,17 +301,11 @@ def run_train(args) -> int:
         bar.start(f"epoch {history.epochs_run + 1}/{args.epochs}")
 
     bar.start(f"epoch 1/{args.epochs}")
-    with _kernel_threads(args.threads):
-        history = fit(model, optimizer, train, epochs=args.epochs, batch_size=args.batch_size,
-                      validation=validation, scheduler=scheduler, early_stopping_patience=args.patience,
-                      seed=args.seed, on_batch=bar, on_epoch=on_epoch)
-        bar.clear()
-        if history.diverged:
-            print(f"stopped: the training loss became inf or NaN in epoch {history.epochs_run + 1} "
-                  f"(try a smaller --lr)", flush=True)
-        else:
-            history.test_loss, history.test_accuracy = model.evaluate(test.x, test.y)
-    history.config = _run_config(args, optimizer=cls.__name__, hyperparameters=hyper)
+    history = run_training(training, data, on_batch=bar, on_epoch=on_epoch)
+    bar.clear()
+    if history.diverged:
+        print(f"stopped: the training loss became inf or NaN in epoch {history.epochs_run + 1} "
+              f"(try a smaller --lr)", flush=True)
     if history.stopped_early or history.restored_best:
         print(f"early stopping: kept the weights of epoch {history.best_epoch} "
               f"(val loss {history.best_loss:.4f})")
@@ -385,26 +314,16 @@ def run_train(args) -> int:
               f"{history.epochs_run} epochs; training {history.total_seconds:.1f} s, "
               f"total time {time.perf_counter() - started:.1f} s")
     if args.output_dir is not None:
-        args.output_dir.mkdir(parents=True, exist_ok=True)
-        written = [args.output_dir / "history.json"]
-        history.save_json(written[0])
-        if not history.diverged:  # a model of NaNs is worth nothing
-            model.metadata = {"input": "MNIST images flattened row-major to 784 values, divided by 255",
-                              "training": history.config, "test_accuracy": history.test_accuracy}
-            model.save(args.output_dir / "model.npz")
-            written.insert(0, args.output_dir / "model.npz")
+        written = save_training(training, history, args.output_dir)
         print(f"wrote {' and '.join(map(str, written))}")
     return 1 if history.diverged else 0
 
 
 def run_compare(args) -> int:
-    from .train.compare import compare_rules
-    from .train.optimizers import comparison_entries
-    from .train.progress import ProgressBar
-    from .train.report import matplotlib_missing, plot_curves, write_markdown
-
-    _check_training_args(args)
-    entries = _checked("--rules", lambda: comparison_entries(args.rules))
+    settings = _settings(args)
+    with _as_usage_error(_experiment_option):
+        check_settings(settings)
+        entries = comparison_entries(args.rules)
     given = _given_hyper(args)
     unknown = sorted(set(given) - {name for e in entries for name in e.cls.default_hyper()})
     if unknown:
@@ -419,24 +338,22 @@ def run_compare(args) -> int:
             raise UsageError(f"--rule-lr: expected RULE=LR with RULE one of {', '.join(e.label for e in entries)}, "
                              f"got {item!r}")
         entry.hyper["lr"] = _hyper_for(entry.cls, {"lr": [value]}, strict=True)["lr"]
-    build_model = _model_builder(args)
-    make_scheduler = _scheduler_builder(args)
-    probe = _checked("model", build_model)
-    for e in entries:  # every bad hyperparameter is reported before any training starts
-        optimizer = _checked(e.label, lambda e=e: e.build(probe.parameters()), tuple(e.cls.default_hyper()))
-        _checked("--schedule", lambda: make_scheduler(optimizer), SCHEDULE_OPTIONS)
+    with _as_usage_error(_hyper_option):
+        for e in entries:  # every bad hyperparameter is reported before any training starts
+            check_hyperparameters(e.cls, e.hyper)
+    with _as_usage_error(_experiment_option):
+        comparison = prepare_comparison(settings, entries)
 
-    train, validation, test = _load_data(args)
-    out = args.output_dir
-    out.mkdir(parents=True, exist_ok=True)
+    data = load_experiment_data(settings)
+    args.output_dir.mkdir(parents=True, exist_ok=True)  # an unusable directory fails now, not after training
     no_plot = matplotlib_missing()
     if no_plot:
         print(f"note: matplotlib is not installed ({no_plot}): writing the table but no plot "
               "(pip install matplotlib)", file=sys.stderr)
-    print(f"comparing {len(entries)} rules on {_describe_model(args, probe)}\n{len(train)} training samples, "
-          f"{len(validation) if validation else 0} for validation, batch size {args.batch_size}, "
-          f"{args.epochs} epochs, schedule {args.schedule}, seed {args.seed}", flush=True)
-    bar = ProgressBar()
+    print(f"comparing {len(entries)} rules on {describe_model(settings, comparison.probe)}\n{len(data.train)} "
+          f"training samples, {len(data.validation) if data.validation else 0} for validation, batch size "
+          f"{args.batch_size}, {args.epochs} epochs, schedule {args.schedule}, seed {args.seed}", flush=True)
+    bar = _batch_progress()
 
     def on_start(entry):
         bar.start(f"{entry.label:>14}")
@@ -445,11 +362,7 @@ def run_compare(args) -> int:
         bar.start(f"{entry.label:>14} epoch {history.epochs_run + 1}")
 
     started = time.perf_counter()
-    with _kernel_threads(args.threads):
-        results = compare_rules(build_model, entries, train, test, epochs=args.epochs, batch_size=args.batch_size,
-                                validation=validation, make_scheduler=make_scheduler,
-                                early_stopping_patience=args.patience, seed=args.seed, on_start=on_start,
-                                on_batch=bar, on_epoch=on_epoch)
+    results = run_comparison(comparison, data, on_start=on_start, on_batch=bar, on_epoch=on_epoch)
     bar.clear()
     elapsed = time.perf_counter() - started
     for r in results:
@@ -457,30 +370,13 @@ def run_compare(args) -> int:
         outcome = "diverged" if h.diverged else f"test accuracy {_percent(h.test_accuracy)}"
         print(f"{r.entry.label:>14} ({r.entry.describe()}): {outcome}, best epoch {h.best_epoch}, "
               f"{h.seconds_per_epoch():.2f} s/epoch")
-
-    setup = [f"model: {_describe_model(args, probe)}",
-             f"{len(train)} training samples, {len(validation) if validation else 0} validation, "
-             f"{len(test)} test; batch size {args.batch_size}; {args.epochs} epochs; schedule {args.schedule}; "
-             f"seed {args.seed}; kernel threads {args.threads or get_num_threads()}",
-             "every rule starts from the same initial weights and sees the same batches in the same order",
-             f"command: `pyoptim compare{''.join(' ' + a for a in args.argv)}`",
-             f"total time {elapsed:.1f} s"]
-    title = "pyoptim compare: update rules on MNIST"
-    write_markdown(results, out / "compare.md", title=title, setup=setup)
-    (out / "compare.json").write_text(json.dumps(
-        {"config": _run_config(args), "runs": [r.history.to_dict() for r in results]}, indent=2) + "\n")
-    written = [out / "compare.md", out / "compare.json"]
-    if not no_plot:
-        plot_curves(results, out / "compare.png",
-                    title=f"{_architecture(probe)}, batch {args.batch_size}, schedule {args.schedule}")
-        written.insert(0, out / "compare.png")
+    written = save_comparison(comparison, data, results, args.output_dir, total_seconds=elapsed,
+                              command=f"pyoptim compare{''.join(' ' + a for a in args.argv)}")
     print(f"total time {elapsed:.1f} s; wrote {', '.join(str(p) for p in written)}")
     return 0
 
 
 def run_rules(args) -> int:
-    from .train.optimizers import comparison_entries
-
     tuned = {e.label: e.hyper for e in comparison_entries()}
     for name, cls in Optimizer.registry.items():
         defaults = ", ".join(f"{k}={_show(v)}" for k, v in cls.default_hyper().items())

@@ -6,6 +6,7 @@ from typing import Iterator, Mapping
 
 import numpy as np
 
+from . import _checks
 from .memory import ALIGNMENT, zeros_aligned
 
 
@@ -37,8 +38,8 @@ class FlatParameters:
             if not isinstance(name, str):
                 raise TypeError(f"shapes: names must be str, got {name!r}")
             shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
-            if any(not isinstance(d, (int, np.integer)) or d < 0 for d in shape):
-                raise ValueError(f"shapes[{name!r}]: expected a tuple of non-negative ints, got {shape!r}")
+            shape = tuple(_checks.integer(f"shapes[{name!r}][{i}]", d, min=0, type_error=False)
+                          for i, d in enumerate(shape))
             size = int(np.prod(shape, dtype=np.int64))
             layout[name] = (offset, shape, size)
             offset += -(-size // align) * align

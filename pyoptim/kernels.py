@@ -20,11 +20,10 @@ from __future__ import annotations
 
 import inspect
 import math
-import numbers
 
 from . import _core
 from .optim import Optimizer
-from .optim import _checks
+from . import _checks
 from .optim.optimizer import StepContext
 
 
@@ -49,8 +48,7 @@ def _functional(cls):
         if unknown:
             raise TypeError(f"{name}: unknown arguments {sorted(unknown)}; expected state arrays "
                             f"{list(state_names)}, {list(cls.scalar_state) or ''} and {sorted(defaults)}")
-        if isinstance(step, bool) or not isinstance(step, numbers.Integral) or step < 1:
-            raise ValueError(f"step: expected an integer >= 1, got {step!r}")
+        step = _checks.integer("step", step, min=1, type_error=False)
         group = {**defaults, **kwargs}
         cls.check_hyper(group)
         scalars = {**cls.initial_scalars(), **given_scalars}

@@ -16,7 +16,7 @@ from collections import Counter
 from typing import Sequence
 
 from .optim import Optimizer
-from .optim import _checks
+from . import _checks
 
 
 class LRScheduler:
@@ -25,8 +25,7 @@ class LRScheduler:
     def __init__(self, optimizer: Optimizer, last_epoch: int = -1):
         if not isinstance(optimizer, Optimizer):
             raise TypeError(f"optimizer: expected a pyoptim optimizer, got {type(optimizer).__name__}")
-        if isinstance(last_epoch, bool) or not isinstance(last_epoch, int) or last_epoch < -1:
-            raise ValueError(f"last_epoch: expected an integer >= -1, got {last_epoch!r}")
+        last_epoch = _checks.integer("last_epoch", last_epoch, min=-1, type_error=False)
         self.optimizer = optimizer
         for i, group in enumerate(optimizer.param_groups):
             if last_epoch == -1:
@@ -98,9 +97,7 @@ class StepLR(LRScheduler):
     """Multiplies the lr by `gamma` every `step_size` epochs."""
 
     def __init__(self, optimizer: Optimizer, step_size: int, gamma: float = 0.1, last_epoch: int = -1):
-        if isinstance(step_size, bool) or not isinstance(step_size, int) or step_size < 1:
-            raise ValueError(f"step_size: expected an integer >= 1, got {step_size!r}")
-        self.step_size = step_size
+        self.step_size = _checks.integer("step_size", step_size, min=1, type_error=False)
         self.gamma = _checks.real("gamma", gamma, min=0.0)
         super().__init__(optimizer, last_epoch)
 
@@ -118,9 +115,8 @@ class MultiStepLR(LRScheduler):
 
     def __init__(self, optimizer: Optimizer, milestones: Sequence[int], gamma: float = 0.1,
                  last_epoch: int = -1):
-        if not all(isinstance(m, int) and not isinstance(m, bool) and m >= 0 for m in milestones):
-            raise ValueError(f"milestones: expected non-negative integers, got {milestones!r}")
-        self.milestones = Counter(milestones)
+        self.milestones = Counter(_checks.integer(f"milestones[{i}]", m, min=0, type_error=False)
+                                  for i, m in enumerate(milestones))
         self.gamma = _checks.real("gamma", gamma, min=0.0)
         super().__init__(optimizer, last_epoch)
 
@@ -154,9 +150,7 @@ class CosineAnnealingLR(LRScheduler):
     """Cosine annealing from the initial lr to `eta_min` over `T_max` epochs (SGDR without restarts)."""
 
     def __init__(self, optimizer: Optimizer, T_max: int, eta_min: float = 0.0, last_epoch: int = -1):
-        if isinstance(T_max, bool) or not isinstance(T_max, int) or T_max < 1:
-            raise ValueError(f"T_max: expected an integer >= 1, got {T_max!r}")
-        self.T_max = T_max
+        self.T_max = _checks.integer("T_max", T_max, min=1, type_error=False)
         self.eta_min = _checks.real("eta_min", eta_min, min=0.0)
         super().__init__(optimizer, last_epoch)
 
@@ -182,9 +176,7 @@ class LinearLR(LRScheduler):
                  total_iters: int = 5, last_epoch: int = -1):
         self.start_factor = _checks.real("start_factor", start_factor, min=0.0, min_open=True, max=1.0)
         self.end_factor = _checks.real("end_factor", end_factor, min=0.0, max=1.0)
-        if isinstance(total_iters, bool) or not isinstance(total_iters, int) or total_iters < 1:
-            raise ValueError(f"total_iters: expected an integer >= 1, got {total_iters!r}")
-        self.total_iters = total_iters
+        self.total_iters = _checks.integer("total_iters", total_iters, min=1, type_error=False)
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self) -> list:
@@ -297,9 +289,8 @@ class ReduceLROnPlateau:
         if threshold_mode not in ("rel", "abs"):
             raise ValueError(f"threshold_mode: expected 'rel' or 'abs', got {threshold_mode!r}")
         self.factor = _checks.real("factor", factor, min=0.0, max=1.0, max_open=True)
-        for name, value in (("patience", patience), ("cooldown", cooldown)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise ValueError(f"{name}: expected an integer >= 0, got {value!r}")
+        patience = _checks.integer("patience", patience, min=0, type_error=False)
+        cooldown = _checks.integer("cooldown", cooldown, min=0, type_error=False)
         n = len(optimizer.param_groups)
         min_lrs = list(min_lr) if isinstance(min_lr, (list, tuple)) else [min_lr] * n
         if len(min_lrs) != n:

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import _checks
+
 #: Bytes: a cache line, and the boundary the kernels' vector loops start on.
 ALIGNMENT = 64
 
@@ -28,12 +30,11 @@ def empty_aligned(shape, dtype=np.float32, *, offset: int = 0, order: str = "C")
     dtype's alignment)."""
     dtype = np.dtype(dtype)
     shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
-    if any(isinstance(d, bool) or not isinstance(d, (int, np.integer)) or d < 0 for d in shape):
-        raise ValueError(f"shape: expected non-negative integers, got {shape!r}")
-    if isinstance(offset, bool) or not isinstance(offset, (int, np.integer)):
-        raise TypeError(f"offset: expected an int, got {type(offset).__name__}")
-    if not 0 <= offset < ALIGNMENT or offset % dtype.alignment:
-        raise ValueError(f"offset: expected a multiple of {dtype.alignment} in [0, {ALIGNMENT}), got {offset}")
+    shape = tuple(_checks.integer(f"shape[{i}]", d, min=0, type_error=False) for i, d in enumerate(shape))
+    offsets = f"a multiple of {dtype.alignment} in [0, {ALIGNMENT})"
+    offset = _checks.integer("offset", offset, min=0, max=ALIGNMENT - 1, expected=offsets)
+    if offset % dtype.alignment:
+        raise _checks.InvalidValue("offset", f"expected {offsets}, got {offset}")
     if order not in ("C", "F"):
         raise ValueError(f"order: expected 'C' or 'F', got {order!r}")
     nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize

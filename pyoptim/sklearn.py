@@ -21,7 +21,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, check_random_state
 
-from . import nn, train
+from . import _checks, nn, num_threads, train
 from .train.data import Split
 
 try:  # scikit-learn >= 1.6
@@ -119,9 +119,7 @@ class _PyoptimClassifier(ClassifierMixin, BaseEstimator):
         if self.dtype not in ("float32", "float64", np.float32, np.float64):
             raise ValueError(f"dtype: expected 'float32' or 'float64', got {self.dtype!r}")
         for name in ("max_epochs", "batch_size", "n_iter_no_change"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-                raise ValueError(f"{name}: expected a positive int, got {value!r}")
+            _checks.integer(name, getattr(self, name), min=1, expected="a positive int", type_error=False)
         if not isinstance(self.learning_rate, numbers.Real) or not float(self.learning_rate) > 0:
             raise ValueError(f"learning_rate: expected a number > 0, got {self.learning_rate!r}")
         if not 0 < self.validation_fraction < 1:
@@ -140,7 +138,7 @@ class _PyoptimClassifier(ClassifierMixin, BaseEstimator):
         self.loss_curve_: list = []
 
     def _train(self, X, y, epochs: int, *, early_stopping: bool) -> None:
-        with _kernel_threads(self.threads):
+        with num_threads(self.threads):
             history = train.fit(self.model_, self.optimizer_, Split(X, y), epochs=epochs,
                                 batch_size=min(self.batch_size, X.shape[0]),
                                 validation_fraction=self.validation_fraction if early_stopping else 0.0,
@@ -151,23 +149,6 @@ class _PyoptimClassifier(ClassifierMixin, BaseEstimator):
         self.n_iter_ += history.epochs_run
         self.loss_curve_ += list(history.train_loss)
         self.history_ = history
-
-
-class _kernel_threads:
-    """Run with `threads` kernel threads (None: unchanged), restoring the setting after."""
-
-    def __init__(self, threads):
-        self.threads = threads
-
-    def __enter__(self):
-        from . import get_num_threads, set_num_threads
-        self.previous = get_num_threads()
-        if self.threads is not None:
-            set_num_threads(self.threads)
-
-    def __exit__(self, *exc):
-        from . import set_num_threads
-        set_num_threads(self.previous)
 
 
 class MLPClassifier(_PyoptimClassifier):

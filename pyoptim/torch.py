@@ -42,14 +42,9 @@ from torch.optim import optimizer as _torch_optim
 
 from . import _core
 from .optim import Optimizer as _PyoptimOptimizer
-from .optim import _checks
-from .optim import (SGD as _SGD, Adadelta as _Adadelta, Adagrad as _Adagrad, Adam as _Adam,
-                    Adamax as _Adamax, AdamW as _AdamW, Lion as _Lion, NAdam as _NAdam,
-                    RAdam as _RAdam, RMSprop as _RMSprop)
 from .optim.options import GradientPolicy, KernelOptions
 
-__all__ = ["PyoptimTorchOptimizer", "SGD", "Adam", "AdamW", "Adagrad", "RMSprop", "Adadelta", "NAdam",
-           "RAdam", "Adamax", "Lion"]
+__all__ = ["PyoptimTorchOptimizer"]  # and one class per rule class, added below
 
 # torch's implementation switches, accepted by every rule (where torch has a
 # twin, exactly the twin's): they only choose among torch's own kernels.
@@ -85,22 +80,24 @@ class PyoptimTorchOptimizer(torch.optim.Optimizer):
     twin: ClassVar[str | None] = None  # the torch.optim class of the same semantics, if any
     step_key: ClassVar[str | None] = "step"  # torch's per-parameter step count (SGD keeps none)
     eager_state: ClassVar[bool] = False  # state created at construction (torch's Adagrad does)
+    _twin_defaults: ClassVar[dict] = {}
     _group_defaults: ClassVar[dict]
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         if "rule_class" not in cls.__dict__:
             return
-        flags = dict(_IMPLEMENTATION_FLAGS)
-        twin = getattr(torch.optim, cls.twin) if cls.twin else None
-        if twin is not None:  # the keys torch's groups carry, with torch's defaults
-            probe = twin([torch.zeros(1, requires_grad=True)])
-            flags = {k: v for k, v in probe.defaults.items() if k not in cls.rule_class.default_hyper()}
-        cls._group_defaults = {**cls.rule_class.default_hyper(), **flags}
-        hyper = inspect.signature(cls.rule_class.__init__)
+        # The keys torch's groups carry, with torch's defaults (every implementation
+        # switch for a rule without a twin), after the rule's own hyperparameters.
+        hyper = cls.rule_class.default_hyper()
+        flags = {k: v for k, v in (cls._twin_defaults or _IMPLEMENTATION_FLAGS).items() if k not in hyper}
+        cls._group_defaults = {**hyper, **flags}
+        signature = inspect.signature(cls.rule_class.__init__)
         extra = [inspect.Parameter(k, inspect.Parameter.KEYWORD_ONLY, default=v)
-                 for k, v in flags.items() if k not in hyper.parameters]
-        cls.__init__.__signature__ = hyper.replace(parameters=[*hyper.parameters.values(), *extra])  # type: ignore
+                 for k, v in flags.items() if k not in signature.parameters]
+        if "__init__" in cls.__dict__:
+            cls.__init__.__signature__ = signature.replace(  # type: ignore[attr-defined]
+                parameters=[*signature.parameters.values(), *extra])
 
     def __init__(self, params, **hyper):
         unknown = set(hyper) - set(self._group_defaults)
@@ -521,53 +518,42 @@ def _plain_group(group: dict) -> dict:
     return {k: _plain(v) for k, v in group.items() if k not in ("params", "param_names")}
 
 
-# ---- the rules ------------------------------------------------------------------
+# ---- the rules: one class per pyoptim rule class, named after it ----------------
 
-class SGD(PyoptimTorchOptimizer):
-    __doc__ = f"torch.optim.SGD on pyoptim's kernels (CPU tensors, in place).\n\n{_SGD.__doc__}"
-    rule_class, twin, step_key = _SGD, "SGD", None
-
-
-class Adam(PyoptimTorchOptimizer):
-    __doc__ = f"torch.optim.Adam on pyoptim's kernels (CPU tensors, in place).\n\n{_Adam.__doc__}"
-    rule_class, twin = _Adam, "Adam"
-
-
-class AdamW(PyoptimTorchOptimizer):
-    __doc__ = f"torch.optim.AdamW on pyoptim's kernels (CPU tensors, in place).\n\n{_AdamW.__doc__}"
-    rule_class, twin = _AdamW, "AdamW"
+def _torch_layout(twin: type) -> tuple[dict, str | None, bool]:
+    """What torch's own optimizer keeps: its groups' implementation keys with their
+    defaults, the name of its step count in a parameter's state (None: it keeps none),
+    and whether it creates state at construction. Read off torch itself, so that
+    the layout follows the installed version."""
+    p = torch.zeros(1, requires_grad=True)
+    probe = twin([p])
+    eager = bool(probe.state)
+    p.grad = torch.zeros(1)
+    probe.step()
+    return probe.defaults, ("step" if "step" in probe.state.get(p, {}) else None), eager
 
 
-class Adagrad(PyoptimTorchOptimizer):
-    __doc__ = f"torch.optim.Adagrad on pyoptim's kernels (CPU tensors, in place).\n\n{_Adagrad.__doc__}"
-    rule_class, twin, eager_state = _Adagrad, "Adagrad", True
+def _torch_class(rule_class: type[_PyoptimOptimizer]) -> type:
+    name = rule_class.__name__
+    twin = getattr(torch.optim, name, None)
+    attributes: dict[str, Any] = {"rule_class": rule_class, "__module__": __name__, "__qualname__": name}
+    if isinstance(twin, type) and issubclass(twin, torch.optim.Optimizer):
+        defaults, attributes["step_key"], attributes["eager_state"] = _torch_layout(twin)
+        attributes["twin"] = name
+        attributes["_twin_defaults"] = defaults
+        what = f"torch.optim.{name}"
+    else:
+        what = f"{name} (no torch.optim twin)"
+
+    def __init__(self, params, **hyper):
+        PyoptimTorchOptimizer.__init__(self, params, **hyper)
+
+    attributes["__init__"] = __init__
+    attributes["__doc__"] = f"{what} on pyoptim's kernels (CPU tensors, in place).\n\n{rule_class.__doc__ or ''}"
+    return type(name, (PyoptimTorchOptimizer,), attributes)
 
 
-class RMSprop(PyoptimTorchOptimizer):
-    __doc__ = f"torch.optim.RMSprop on pyoptim's kernels (CPU tensors, in place).\n\n{_RMSprop.__doc__}"
-    rule_class, twin = _RMSprop, "RMSprop"
-
-
-class Adadelta(PyoptimTorchOptimizer):
-    __doc__ = f"torch.optim.Adadelta on pyoptim's kernels (CPU tensors, in place).\n\n{_Adadelta.__doc__}"
-    rule_class, twin = _Adadelta, "Adadelta"
-
-
-class NAdam(PyoptimTorchOptimizer):
-    __doc__ = f"torch.optim.NAdam on pyoptim's kernels (CPU tensors, in place).\n\n{_NAdam.__doc__}"
-    rule_class, twin = _NAdam, "NAdam"
-
-
-class RAdam(PyoptimTorchOptimizer):
-    __doc__ = f"torch.optim.RAdam on pyoptim's kernels (CPU tensors, in place).\n\n{_RAdam.__doc__}"
-    rule_class, twin = _RAdam, "RAdam"
-
-
-class Adamax(PyoptimTorchOptimizer):
-    __doc__ = f"torch.optim.Adamax on pyoptim's kernels (CPU tensors, in place).\n\n{_Adamax.__doc__}"
-    rule_class, twin = _Adamax, "Adamax"
-
-
-class Lion(PyoptimTorchOptimizer):
-    __doc__ = f"Lion on pyoptim's kernels (CPU tensors, in place; no torch.optim twin).\n\n{_Lion.__doc__}"
-    rule_class, step_key = _Lion, None
+for _cls in sorted(_PyoptimOptimizer.registry.values(), key=lambda c: c.__name__):
+    globals()[_cls.__name__] = _torch_class(_cls)
+    __all__.append(_cls.__name__)
+del _cls

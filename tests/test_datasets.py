@@ -14,6 +14,7 @@ import os
 import pickle
 import shutil
 import socket
+import sys
 import time
 import urllib.parse
 import zipfile
@@ -24,8 +25,9 @@ import pytest
 
 from pyoptim.datasets import (MNIST_SHA256, Dataset, DatasetError, DownloadError, download_mnist, idx_bytes,
                               load_idx, load_idx_dataset, load_mnist, mnist_cache_dir, save_idx, user_cache_dir)
-from pyoptim import _atomic
-from pyoptim.datasets import _mirrors, _progress, _pypi
+from pyoptim import _atomic, _progress
+from pyoptim.datasets import _mirrors
+from pyoptim.datasets import pypi_fallback as _pypi
 from pyoptim.datasets import mnist as mnist_module
 
 FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
@@ -537,6 +539,46 @@ def test_progress_bar_only_when_asked_or_on_a_terminal(mirror, served_files, mni
     load_mnist(mirrors=[url], pypi=False, progress=True)
     err = capsys.readouterr().err
     assert f"\rDownloading {TEST_LABELS}.gz [" in err and "100%" in err and err.endswith("\n")
+
+
+class TerminalLike(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_download_to_a_terminal_draws_bars(mirror, served_files, mnist_dir, monkeypatch):
+    _cache_missing_test_labels(mnist_dir)
+    url = mirror(served_files).url
+    terminal = TerminalLike()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    load_mnist(mirrors=[url], pypi=False)
+    err = terminal.getvalue()
+    assert err.startswith(f"\rDownloading {TEST_LABELS}.gz [") and "100%" in err and err.endswith("\n")
+    assert "Done:" not in err
+
+
+def test_download_to_a_pipe_prints_plain_lines(mirror, served_files, mnist_dir, monkeypatch):
+    _cache_missing_test_labels(mnist_dir)
+    url = mirror(served_files).url
+    read_end, write_end = os.pipe()
+    with open(read_end) as reader:
+        with open(write_end, "w") as pipe, monkeypatch.context() as patch:
+            patch.setattr(sys, "stderr", pipe)
+            load_mnist(mirrors=[url], pypi=False)
+        lines = reader.read().splitlines()
+    size = len(served_files[f"{TEST_LABELS}.gz"]) / 1e3
+    assert len(lines) == 2 and "\r" not in "".join(lines)
+    assert lines[0] == f"Downloading {url}{TEST_LABELS}.gz ({size:.1f} kB)"  # what, from where, its size
+    assert lines[1].startswith(f"Done: {TEST_LABELS}.gz, {size:.1f} kB in ") and lines[1].endswith("s, verified")
+
+
+def test_progress_style_follows_where_the_stream_goes(tmp_path):
+    with open(tmp_path / "log", "w") as log_file:
+        assert _progress.progress_style(None, log_file) is _progress.ProgressStyle.LINES
+    assert _progress.progress_style(None, TerminalLike()) is _progress.ProgressStyle.BARS
+    assert _progress.progress_style(None, io.StringIO()) is _progress.ProgressStyle.OFF  # a program capturing it
+    assert _progress.progress_style(True, io.StringIO()) is _progress.ProgressStyle.BARS
+    assert _progress.progress_style(False, TerminalLike()) is _progress.ProgressStyle.OFF
 
 
 def test_progress_bar_rendering():

@@ -33,7 +33,7 @@ struct Scalars {
 
 const RuleInfo kRules[kRuleCount] = {
 #define PYOPTIM_RULE_INFO(Rule)                                                                              \
-  {Rule::name, Rule::n_options, Rule::option_names, Rule::n_state, Rule::state_names, &Rule::uses_state,   \
+  {Rule::name, #Rule, Rule::n_options, Rule::option_names, Rule::n_state, Rule::state_names, &Rule::uses_state,   \
    Scalars<Rule>::count, Scalars<Rule>::names(), Scalars<Rule>::initial(), &Scalars<Rule>::advance<double>, \
    &Scalars<Rule>::advance<float>},
     PYOPTIM_FOR_EACH_RULE(PYOPTIM_RULE_INFO)

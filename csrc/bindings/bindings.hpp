@@ -21,6 +21,7 @@ namespace py = pybind11;
 
 struct RuleInfo {
   const char* name;
+  const char* type;  // the C++ struct's name (pyoptim::Adam)
   int n_options;
   const char* const* option_names;
   int n_state;

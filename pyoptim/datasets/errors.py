@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import os
-from typing import Union
+
+from .._checks import PathLike
 
 __all__ = ["DatasetError", "DownloadError"]
-
-PathLike = Union[str, "os.PathLike[str]"]
 
 
 class DatasetError(ValueError):

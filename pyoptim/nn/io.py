@@ -1,143 +1,36 @@
-"""Saving and loading models: a plain .npz archive, no pickle.
+"""Saving and loading models as functions: a plain .npz archive, no pickle.
 
-File format (version 1): a zip archive of .npy files, as ``numpy.savez``
-writes it, read back with ``allow_pickle=False``:
-
-- ``architecture``: a 0-d unicode array holding JSON text::
-
-      {"format": "pyoptim.nn.Sequential", "version": 1, "dtype": "float32",
-       "layers": [{"type": "Dense", "in_features": 784, "out_features": 128, "init": "he"},
-                  {"type": "ReLU"},
-                  {"type": "Dense", "in_features": 128, "out_features": 10, "init": "xavier"}],
-       "loss": {"type": "SoftmaxCrossEntropy"},
-       "metadata": {...any JSON the caller passed...}}
-
-- one array per parameter tensor, named ``"<layer index>.<name>"`` (``"0.weight"``
-  of shape (in, out), ``"0.bias"`` of shape (out,), ...), in the model's dtype.
-
-Any other reader (NumPy alone, or any zip + .npy reader) can load the weights
-and rebuild the forward pass from this description.
+``save_model(model, path)`` and ``load_model(path)`` are ``model.save(path)`` and
+``Sequential.load(path)``; the file format is described in
+:mod:`pyoptim.nn.model_file`.
 """
 
 from __future__ import annotations
 
-import json
-import zipfile
-from pathlib import Path
-
-import numpy as np
-
-from .._atomic import atomic_output
-from .activations import ACTIVATIONS
-from .layers import Dense
-from .losses import LOSSES
+from .model_file import FORMAT, VERSION, ModelFileError
 from .sequential import Sequential
 
-FORMAT = "pyoptim.nn.Sequential"
-VERSION = 1
-_LAYER_TYPES = {"Dense": Dense, **{cls.__name__: cls for cls in ACTIVATIONS.values()}}
-
-
-class ModelFileError(ValueError):
-    """A file that is not a readable pyoptim model (corrupt, truncated, or of another format)."""
+__all__ = ["save_model", "load_model", "model_from_config", "ModelFileError", "FORMAT", "VERSION"]
 
 
 def save_model(model: Sequential, path, *, metadata: dict | None = None) -> None:
-    """Write `model` to `path` (exactly that name; ".npz" is not appended).
+    """Write `model` to `path` (exactly that name; ".npz" is not appended) with
+    `metadata` (JSON-able; default: none, unlike ``model.save``, which saves
+    ``model.metadata``).
 
     The file is written next to its destination and renamed into place, so
     an interrupted save never leaves a half-written model behind.
     """
     if not isinstance(model, Sequential):
         raise TypeError(f"model: expected a pyoptim.nn.Sequential, got {type(model).__name__}")
-    if metadata is not None and not isinstance(metadata, dict):
-        raise TypeError(f"metadata: expected a JSON-able dict or None, got {type(metadata).__name__}")
-    architecture = {"format": FORMAT, "version": VERSION, **model.config(), "metadata": metadata or {}}
-    try:
-        text = json.dumps(architecture, allow_nan=False)
-    except (TypeError, ValueError) as e:
-        raise TypeError(f"metadata: expected JSON-able values: {e}") from None
-    arrays = {name: param for name, param, _ in model.flat.items()}
-    arrays["architecture"] = np.array(text)
-    with atomic_output(Path(path)) as out:
-        np.savez(out.stream, allow_pickle=False, **arrays)
+    model.save(path, metadata={} if metadata is None else metadata)
 
 
 def load_model(path) -> Sequential:
     """Read a model written by ``save_model``; ModelFileError if the file is not one."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such model file")
-    try:
-        # Our own file object: np.load(path) leaves its file open when the zip is damaged.
-        with open(path, "rb") as f:
-            archive = np.load(f, allow_pickle=False)
-            if not isinstance(archive, np.lib.npyio.NpzFile):
-                raise ModelFileError("it holds a single array, not an .npz archive")
-            with archive:
-                if "architecture" not in archive.files:
-                    raise ModelFileError("it has no 'architecture' entry")
-                architecture = _parse_architecture(archive["architecture"])
-                model = model_from_config(architecture, seed=None)
-                expected = {name: param for name, param, _ in model.flat.items()}
-                extra = set(archive.files) - set(expected) - {"architecture"}
-                if extra:
-                    raise ModelFileError(f"unexpected arrays {sorted(extra)}")
-                for name, param in expected.items():
-                    if name not in archive.files:
-                        raise ModelFileError(f"the array {name!r} is missing")
-                    saved = archive[name]
-                    if saved.shape != param.shape or saved.dtype != param.dtype:
-                        raise ModelFileError(f"the array {name!r} is {saved.dtype}{list(saved.shape)}, "
-                                             f"expected {param.dtype}{list(param.shape)}")
-                    np.copyto(param, saved)
-    except ModelFileError as e:
-        raise ModelFileError(f"{path}: not a valid pyoptim model file: {e}") from None
-    except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError, TypeError) as e:
-        # np.load's own messages for a damaged archive ("Failed to interpret file", "Object arrays
-        # cannot be loaded", a CRC error, ...) say nothing of models: say what the file was meant to be.
-        raise ModelFileError(f"{path}: not a valid pyoptim model file ({type(e).__name__}: {e})") from None
-    model.metadata = architecture.get("metadata", {})
-    return model
+    return Sequential.load(path)
 
 
 def model_from_config(config: dict, *, seed: int | None = 0) -> Sequential:
     """Build a model from ``Sequential.config()`` (freshly initialised with `seed`)."""
-    if not isinstance(config, dict):
-        raise TypeError(f"config: expected a dict, got {type(config).__name__}")
-    try:
-        layer_specs, loss_spec, dtype = config["layers"], config["loss"], config.get("dtype", "float32")
-        layers = [_build(_LAYER_TYPES, spec, f"layers[{i}]") for i, spec in enumerate(layer_specs)]
-        loss = _build(LOSSES, loss_spec, "loss")
-    except KeyError as e:
-        raise ValueError(f"config: missing the key {e}") from None
-    if dtype not in ("float32", "float64"):
-        raise ValueError(f"config: dtype must be 'float32' or 'float64', got {dtype!r}")
-    return Sequential(layers, loss, dtype=np.dtype(dtype), seed=seed)
-
-
-def _build(types: dict, spec, where: str):
-    if not isinstance(spec, dict) or spec.get("type") not in types:
-        raise ValueError(f"config: {where} must be a dict with 'type' one of {sorted(types)}, got {spec!r}")
-    kwargs = {k: v for k, v in spec.items() if k != "type"}
-    try:
-        if spec["type"] == "Dense":
-            return types["Dense"](kwargs.pop("in_features"), kwargs.pop("out_features"), **kwargs)
-        return types[spec["type"]](**kwargs)
-    except (KeyError, TypeError) as e:
-        raise ValueError(f"config: {where} = {spec!r} is not a valid {spec['type']}: {e}") from None
-
-
-def _parse_architecture(entry: np.ndarray) -> dict:
-    if entry.shape != () or entry.dtype.kind != "U":
-        raise ModelFileError("its 'architecture' entry is not a JSON string")
-    try:
-        architecture = json.loads(str(entry))
-    except json.JSONDecodeError as e:
-        raise ModelFileError(f"its 'architecture' entry is not valid JSON ({e})") from None
-    if not isinstance(architecture, dict) or architecture.get("format") != FORMAT:
-        raise ModelFileError(f"its 'architecture' does not say format {FORMAT!r}")
-    if architecture.get("version") != VERSION:
-        raise ModelFileError(f"format version {architecture.get('version')!r}; this pyoptim reads "
-                             f"version {VERSION}")
-    return architecture
+    return Sequential.from_config(config, seed=seed)

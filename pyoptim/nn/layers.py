@@ -13,6 +13,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from .. import _checks
 from .init import canonical_init, initialise
 
 
@@ -80,8 +81,8 @@ class Dense(Layer):
     backward_reads_output = False
 
     def __init__(self, in_features: int, out_features: int, *, init: str = "he"):
-        self.in_features = _positive_int("in_features", in_features)
-        self.out_features = _positive_int("out_features", out_features)
+        self.in_features = _checks.integer("in_features", in_features, min=1, expected="a positive int")
+        self.out_features = _checks.integer("out_features", out_features, min=1, expected="a positive int")
         self.init = canonical_init(init)
         # Views into the model's flat buffers, set by bind().
         self.weight: np.ndarray
@@ -126,10 +127,3 @@ class Dense(Layer):
         return {"type": "Dense", "in_features": self.in_features, "out_features": self.out_features,
                 "init": self.init}
 
-
-def _positive_int(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name}: expected a positive int, got {type(value).__name__} {value!r}")
-    if value < 1:
-        raise ValueError(f"{name}: expected a positive int, got {value!r}")
-    return int(value)

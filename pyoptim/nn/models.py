@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import numbers
 from typing import Sequence
 
 import numpy as np
 
+from .. import _checks
 from .activations import activation_class
 from .layers import Dense
 from .losses import BinaryCrossEntropy, MeanSquaredError, SoftmaxCrossEntropy
@@ -39,8 +41,9 @@ def mlp(n_features: int = 784, hidden: Sequence[int] = (128,), n_classes: int = 
     (on one-hot targets). ``hidden=()`` is logistic regression.
     """
     act = activation_class(activation)
-    if isinstance(hidden, (int, np.integer)) or not all(isinstance(h, (int, np.integer)) for h in hidden):
-        raise TypeError(f"hidden: expected a sequence of layer widths (ints), got {hidden!r}")
+    if isinstance(hidden, numbers.Integral):
+        raise _checks.InvalidType("hidden", f"expected a sequence of layer widths (ints), got {hidden!r}")
+    hidden = [_checks.integer(f"hidden[{i}]", h) for i, h in enumerate(hidden)]
     if loss not in _LOSSES:
         raise ValueError(f"loss: expected one of {sorted(_LOSSES)}, got {loss!r}")
     init = "he" if activation.lower() == "relu" else "xavier"

@@ -8,14 +8,19 @@ from typing import Sequence
 
 import numpy as np
 
+from .. import _checks
 from ..flat import FlatParameters
-from .layers import Layer
-from .losses import Loss
+from .activations import ACTIVATIONS
+from .layers import Dense, Layer
+from .losses import LOSSES, Loss
+from .model_file import read_model_file, write_model_file
 
 # Batch sizes whose buffers a model keeps: training uses two (the batch size
 # and the last, smaller batch) and evaluation one or two more.
 _CACHED_BATCH_SIZES = 6
 DEFAULT_EVAL_BATCH = 2048
+# What config() writes as a layer's "type", and the class from_config builds for it.
+_LAYER_TYPES = {"Dense": Dense, **{cls.__name__: cls for cls in ACTIVATIONS.values()}}
 
 
 @dataclass
@@ -176,19 +181,28 @@ class Sequential:
 
     @classmethod
     def from_config(cls, config: dict, *, seed: int | None = 0) -> "Sequential":
-        from .io import model_from_config
-        return model_from_config(config, seed=seed)
+        """Build a model from ``config()`` (freshly initialised with `seed`)."""
+        if not isinstance(config, dict):
+            raise TypeError(f"config: expected a dict, got {type(config).__name__}")
+        try:
+            layer_specs, loss_spec, dtype = config["layers"], config["loss"], config.get("dtype", "float32")
+            layers = [_build(_LAYER_TYPES, spec, f"layers[{i}]") for i, spec in enumerate(layer_specs)]
+            loss = _build(LOSSES, loss_spec, "loss")
+        except KeyError as e:
+            raise ValueError(f"config: missing the key {e}") from None
+        if dtype not in ("float32", "float64"):
+            raise ValueError(f"config: dtype must be 'float32' or 'float64', got {dtype!r}")
+        return cls(layers, loss, dtype=np.dtype(dtype), seed=seed)
 
     def save(self, path, *, metadata: dict | None = None) -> None:
-        """Write the model to `path` (format: see ``pyoptim.nn.io``) with `metadata`
-        (JSON-able; default: ``model.metadata``)."""
-        from .io import save_model
-        save_model(self, path, metadata=self.metadata if metadata is None else metadata)
+        """Write the model to `path` (exactly that name; format: see ``pyoptim.nn.model_file``)
+        with `metadata` (JSON-able; default: ``model.metadata``), atomically."""
+        write_model_file(self, path, self.metadata if metadata is None else metadata)
 
     @classmethod
     def load(cls, path) -> "Sequential":
-        from .io import load_model
-        return load_model(path)
+        """Read a model written by ``save``; ModelFileError if the file is not one."""
+        return read_model_file(path, build=lambda architecture: cls.from_config(architecture, seed=None))
 
     def __repr__(self) -> str:
         stack = " -> ".join([str(self.n_features)] + [repr(layer) for layer in self.layers])
@@ -249,14 +263,23 @@ class Sequential:
 
 
 def _check_batch_size(batch_size) -> int:
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-        raise ValueError(f"batch_size: expected an int >= 1, got {batch_size!r}")
-    return int(batch_size)
+    return _checks.integer("batch_size", batch_size, min=1, expected="an int >= 1", type_error=False)
+
+
+def _build(types: dict, spec, where: str):
+    if not isinstance(spec, dict) or spec.get("type") not in types:
+        raise ValueError(f"config: {where} must be a dict with 'type' one of {sorted(types)}, got {spec!r}")
+    kwargs = {k: v for k, v in spec.items() if k != "type"}
+    try:
+        if spec["type"] == "Dense":
+            return types["Dense"](kwargs.pop("in_features"), kwargs.pop("out_features"), **kwargs)
+        return types[spec["type"]](**kwargs)
+    except (KeyError, TypeError) as e:
+        raise ValueError(f"config: {where} = {spec!r} is not a valid {spec['type']}: {e}") from None
 
 
 def _rebuild(config: dict, weights: np.ndarray, metadata: dict) -> "Sequential":
-    from .io import model_from_config
-    model = model_from_config(config, seed=None)
+    model = Sequential.from_config(config, seed=None)
     model.set_weights(weights)
     model.metadata = metadata
     return model

@@ -1,15 +1,27 @@
-"""Optimizer classes: one module per rule, on the shared base in optimizer.py."""
+"""Optimizer classes: one module per kernel rule, on the shared base in optimizer.py.
 
-from .adadelta import Adadelta
-from .adagrad import Adagrad
-from .adam import Adam, AdamW
-from .adamax import Adamax
-from .lion import Lion
-from .nadam import NAdam
+The one list of rules is the kernels' (``PYOPTIM_FOR_EACH_RULE`` in
+csrc/include/pyoptim/rules.hpp, published as ``pyoptim._core.RULES``). For each
+rule ``<name>`` there, ``pyoptim/optim/<name>.py`` defines its classes (``adam.py``:
+Adam and AdamW), which register themselves in :attr:`Optimizer.registry`; every
+other list of rules (``pyoptim.<Class>``, :mod:`pyoptim.kernels`,
+:mod:`pyoptim.torch`, :mod:`pyoptim.reference`) is derived from that registry, and
+the stubs beside them (``__init__.pyi``, ``kernels.pyi``, ...) are written by
+``python tools/stubs.py``.
+"""
+
+import importlib
+
+from .. import _core
 from .optimizer import Optimizer
-from .radam import RAdam
-from .rmsprop import RMSprop
-from .sgd import SGD
 
-__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "Adagrad", "RMSprop", "Adadelta", "NAdam", "RAdam",
-           "Adamax", "Lion"]
+#: The kernel rule that is not an optimizer: the benchmarks' memory roof.
+ROOF = "memory_roof"
+
+for _rule in _core.RULES:
+    if _rule != ROOF:
+        importlib.import_module(f".{_rule}", __name__)
+del _rule
+
+globals().update(Optimizer.registry)
+__all__ = ["Optimizer", *sorted(Optimizer.registry)]

@@ -9,6 +9,7 @@ registration, state allocation, stepping, state_dict -- is here, once.
 from __future__ import annotations
 
 import inspect
+import math
 import operator
 from dataclasses import dataclass
 from typing import Any, Callable, ClassVar, Iterable
@@ -17,7 +18,7 @@ import numpy as np
 
 from .. import _core
 from ..memory import aligned_like
-from . import _checks
+from .. import _checks
 from .options import GradientPolicy, KernelOptions, StepContext
 
 __all__ = ["Optimizer", "StepContext"]
@@ -272,7 +273,10 @@ class Optimizer:
             self._steady_keys = [run.options.key for run in runs]
 
     def zero_grad(self) -> None:
-        """Set every registered gradient to zero."""
+        """Set every registered gradient to zero (all or none: a read-only one is refused first)."""
+        for k, (_, grad) in enumerate(self._pairs):
+            if not grad.flags.writeable:
+                raise ValueError(f"zero_grad: grad [{k}] is read-only; nothing was zeroed")
         for _, grad in self._pairs:
             grad.fill(0)
 
@@ -296,15 +300,25 @@ class Optimizer:
         return {"state": state, "param_groups": groups, "skipped_steps": self.skipped_steps}
 
     def load_state_dict(self, state_dict: dict) -> None:
-        """Restore a state_dict(); checks everything before changing anything."""
+        """Restore a state_dict(); checks everything before changing anything.
+
+        Every parameter's entry must be there, with a whole step count >= 0 (the same
+        for a group's parameters), finite scalar state, and every state array its
+        group's saved hyperparameters use, of the parameter's shape and dtype. State
+        arrays the entry does not hold are reset to their initial values."""
         if not isinstance(state_dict, dict) or not {"state", "param_groups"} <= set(state_dict):
             raise TypeError("state_dict: expected a dict with keys 'state' and 'param_groups'")
         saved_groups, saved_state = state_dict["param_groups"], state_dict["state"]
+        if not isinstance(saved_groups, (list, tuple)) or not isinstance(saved_state, dict):
+            raise TypeError("state_dict: expected 'param_groups' to be a list and 'state' a dict")
         if len(saved_groups) != len(self.param_groups):
             raise ValueError(f"state_dict: has {len(saved_groups)} param groups, "
                              f"the optimizer has {len(self.param_groups)}")
         new_groups, new_steps, new_scalars, new_arrays = [], [], [], {}
+        listed: set = set()
         for gi, (saved, group, run) in enumerate(zip(saved_groups, self.param_groups, self._runs)):
+            if not isinstance(saved, dict):
+                raise TypeError(f"state_dict: param_groups[{gi}] must be a dict, got {type(saved).__name__}")
             ids = list(saved.get("params", ()))
             if len(ids) != len(run.indices):
                 raise ValueError(f"state_dict: param_groups[{gi}] has {len(ids)} params, "
@@ -315,22 +329,41 @@ class Optimizer:
                                  f"expected {sorted(self.defaults)}")
             candidate = {**hyper, "params": group["params"]}
             self.check_hyper(candidate)
+            used = _core.states_used(self.rule, self.kernel_option_values(candidate, StepContext(1, frozenset())))
+            needed = {name for name, use in zip(self._state_names, used) if use}
+            known = {"step", *self.scalar_state, *self._state_names}
             steps, scalars = set(), set()
             for saved_id, i in zip(ids, run.indices):
-                entry = saved_state.get(saved_id, {})
-                steps.add(int(entry.get("step", 0)))
-                missing = [k for k in self.scalar_state if k not in entry]
-                if entry and missing:
-                    raise ValueError(f"state_dict: state[{saved_id}] lacks {missing}")
-                scalars.add(tuple(float(entry[k]) for k in self.scalar_state) if entry else None)
+                where = f"state_dict: state[{saved_id!r}]"
+                if saved_id not in saved_state:
+                    raise ValueError(f"{where}: missing (the state has entries for {sorted(map(repr, saved_state))})")
+                listed.add(saved_id)
+                entry = saved_state[saved_id]
+                if not isinstance(entry, dict):
+                    raise TypeError(f"{where}: expected a dict, got {type(entry).__name__}")
+                unknown = set(entry) - known
+                if unknown:
+                    raise ValueError(f"{where}: unknown keys {sorted(map(str, unknown))}; expected {sorted(known)}")
+                steps.add(_checks.integer(f"{where}['step']", entry.get("step"), min=0))
+                values = []
+                for k in self.scalar_state:
+                    if k not in entry:
+                        raise ValueError(f"{where}: lacks {k!r}")
+                    x = _checks.real(f"{where}[{k!r}]", entry[k])
+                    if not math.isfinite(x):
+                        raise ValueError(f"{where}[{k!r}]: expected a finite number, got {entry[k]!r}")
+                    values.append(x)
+                scalars.add(tuple(values))
                 param = self._pairs[i][0]
                 for name in self._state_names:
                     if name not in entry:
+                        if name in needed:
+                            raise ValueError(f"{where}: lacks the state array {name!r} its hyperparameters use")
                         continue
                     a = entry[name]
                     if not isinstance(a, np.ndarray) or a.shape != param.shape or a.dtype != param.dtype:
                         raise ValueError(
-                            f"state_dict: state[{saved_id}][{name!r}] must be an ndarray of shape "
+                            f"{where}[{name!r}] must be an ndarray of shape "
                             f"{param.shape} and dtype {param.dtype}, got "
                             f"{getattr(a, 'shape', type(a).__name__)} {getattr(a, 'dtype', '')}")
                     new_arrays[(i, name)] = a
@@ -341,13 +374,11 @@ class Optimizer:
                 raise ValueError(f"state_dict: param_groups[{gi}]'s params have different {self.scalar_state}")
             new_groups.append(candidate)
             new_steps.append(steps.pop() if steps else 0)
-            saved_scalars = scalars.pop() if scalars else None
-            new_scalars.append(saved_scalars if saved_scalars
-                               else tuple(self.initial_scalars().values()))
-
-        skipped = state_dict.get("skipped_steps", 0)
-        if isinstance(skipped, bool) or not isinstance(skipped, int) or skipped < 0:
-            raise ValueError(f"state_dict: skipped_steps must be an integer >= 0, got {skipped!r}")
+            new_scalars.append(scalars.pop() if scalars else tuple(self.initial_scalars().values()))
+        extra = set(saved_state) - listed
+        if extra:
+            raise ValueError(f"state_dict: state has entries for no listed param: {sorted(map(repr, extra))}")
+        skipped = _checks.integer("state_dict: skipped_steps", state_dict.get("skipped_steps", 0), min=0)
 
         # Checked: now change things.
         self._policy.skipped_steps = skipped
@@ -355,13 +386,14 @@ class Optimizer:
             group.update(new_groups[gi])
             run.step = new_steps[gi]
             for i in run.indices:
+                param = self._pairs[i][0]
                 for name in self._state_names:
                     if (i, name) in new_arrays:
-                        if name in self.state[i]:
-                            np.copyto(self.state[i][name], new_arrays[(i, name)])
-                        else:
-                            self.state[i][name] = aligned_like(self._pairs[i][0])
-                            np.copyto(self.state[i][name], new_arrays[(i, name)])
+                        if name not in self.state[i]:
+                            self.state[i][name] = aligned_like(param)
+                        np.copyto(self.state[i][name], new_arrays[(i, name)])
+                    elif name in self.state[i]:  # not in the saved state: starts over
+                        self.state[i][name].fill(self.initial_value(name, group))
             run.fresh = frozenset(name for name in self._state_names
                                   if any(name in self.state[i] and (i, name) not in new_arrays for i in run.indices))
             run.plan = self._plan(group["params"], run.indices, self.state)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 from typing import Iterable, NamedTuple
 
-from . import _checks
+from .. import _checks
 
 
 class StepContext(NamedTuple):

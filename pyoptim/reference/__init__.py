@@ -5,17 +5,21 @@ performs the same operations in the same order and precision (per-step scalars
 in double, rounded once to the array's dtype), so on finite inputs the kernels
 must reproduce it bit for bit. Slow by design: it is the yardstick for the tests
 and the NumPy baseline for the benchmarks.
+
+One module per kernel rule (``pyoptim/reference/<rule>.py``), defining
+``<class>_step`` for each optimizer class of that rule (``adam_step``,
+``adamw_step``); the names are gathered here from the registry (see
+:mod:`pyoptim.optim`).
 """
 
-from .adadelta import adadelta_step
-from .adagrad import adagrad_step
-from .adam import adam_step, adamw_step
-from .adamax import adamax_step
-from .lion import lion_step
-from .nadam import nadam_step
-from .radam import radam_step
-from .rmsprop import rmsprop_step
-from .sgd import sgd_step
+import importlib
 
-__all__ = ["sgd_step", "adam_step", "adamw_step", "adagrad_step", "rmsprop_step", "adadelta_step",
-           "nadam_step", "radam_step", "adamax_step", "lion_step"]
+from ..optim import Optimizer
+
+__all__ = []
+for _cls in sorted(Optimizer.registry.values(), key=lambda c: c.__name__):
+    _module = importlib.import_module(f".{_cls.rule}", __name__)
+    _name = f"{_cls.__name__.lower()}_step"
+    globals()[_name] = getattr(_module, _name)
+    __all__.append(_name)
+del _cls, _module, _name

@@ -19,3 +19,23 @@ def signed(grad, maximize: bool, param=None, weight_decay: float = 0.0):
     if weight_decay != 0:
         g = g + T(weight_decay) * param
     return g
+
+
+def adam_moments(param, grad, exp_avg, exp_avg_sq, *, lr: float, betas, weight_decay: float,
+                 decoupled_weight_decay: bool, maximize: bool):
+    """What Adam, NAdam and RAdam share, as rules/adam_moments.hpp computes it: the
+    parameter after decoupled decay `p`, the gradient as the moments see it `g`
+    (negated for maximize, plus coupled decay), and the moments `m` (torch's lerp)
+    and `v`, which are also written into `exp_avg` and `exp_avg_sq`.
+
+    Returns ``(p, g, m, v)``.
+    """
+    T = param.dtype.type
+    beta1, beta2 = betas
+    p = param * (T(1.0 - lr * weight_decay) if decoupled_weight_decay else T(1.0))
+    g = signed(grad, maximize, p, 0.0 if decoupled_weight_decay else weight_decay)
+    m = lerp(exp_avg, g, 1.0 - beta1)
+    v = exp_avg_sq * T(beta2) + T(1.0 - beta2) * g * g
+    exp_avg[...] = m
+    exp_avg_sq[...] = v
+    return p, g, m, v

@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from ._common import lerp
+from ._common import adam_moments
 
 
 def adam_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq=None, *, step, lr=1e-3,
@@ -17,15 +17,8 @@ def adam_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq=None, *, step, lr
     bias_correction1 = 1.0 - beta1 ** float(step)
     bias_correction2 = 1.0 - beta2 ** float(step)
 
-    p = param * (T(1.0 - lr * weight_decay) if decoupled_weight_decay else T(1.0))
-    g = grad * T(-1.0 if maximize else 1.0)
-    if weight_decay != 0 and not decoupled_weight_decay:
-        g = g + T(weight_decay) * p
-
-    m = lerp(exp_avg, g, 1.0 - beta1)
-    v = exp_avg_sq * T(beta2) + T(1.0 - beta2) * g * g
-    exp_avg[...] = m
-    exp_avg_sq[...] = v
+    p, _, m, v = adam_moments(param, grad, exp_avg, exp_avg_sq, lr=lr, betas=betas, weight_decay=weight_decay,
+                              decoupled_weight_decay=decoupled_weight_decay, maximize=maximize)
     if amsgrad:
         v = np.where(max_exp_avg_sq > v, max_exp_avg_sq, v)
         max_exp_avg_sq[...] = v

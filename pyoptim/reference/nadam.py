@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from ._common import lerp, signed
+from ._common import adam_moments
 
 
 def _mu(beta1, momentum_decay, step):
@@ -19,12 +19,8 @@ def nadam_step(param, grad, exp_avg, exp_avg_sq, *, step, mu_product=1.0, lr=2e-
     beta1, beta2 = betas
     mu, mu_next = _mu(beta1, momentum_decay, step), _mu(beta1, momentum_decay, step + 1)
     mu_product = mu_product * mu
-    p = param * (T(1.0 - lr * weight_decay) if decoupled_weight_decay else T(1.0))
-    g = signed(grad, maximize, p, 0.0 if decoupled_weight_decay else weight_decay)
-    m = lerp(exp_avg, g, 1.0 - beta1)
-    v = exp_avg_sq * T(beta2) + T(1.0 - beta2) * g * g
-    exp_avg[...] = m
-    exp_avg_sq[...] = v
+    p, g, m, v = adam_moments(param, grad, exp_avg, exp_avg_sq, lr=lr, betas=betas, weight_decay=weight_decay,
+                              decoupled_weight_decay=decoupled_weight_decay, maximize=maximize)
     denom = np.sqrt(v) * T(1.0 / math.sqrt(1.0 - beta2 ** float(step))) + T(eps)
     grad_coef = T(-lr * (1.0 - mu) / (1.0 - mu_product))
     exp_avg_coef = T(-lr * mu_next / (1.0 - mu_product * mu_next))

@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from ._common import lerp, signed
+from ._common import adam_moments
 
 
 def radam_step(param, grad, exp_avg, exp_avg_sq, *, step, lr=1e-3, betas=(0.9, 0.999), eps=1e-8,
@@ -14,12 +14,8 @@ def radam_step(param, grad, exp_avg, exp_avg_sq, *, step, lr=1e-3, betas=(0.9, 0
     T = param.dtype.type
     beta1, beta2 = betas
     t = float(step)
-    p = param * (T(1.0 - lr * weight_decay) if decoupled_weight_decay else T(1.0))
-    g = signed(grad, maximize, p, 0.0 if decoupled_weight_decay else weight_decay)
-    m = lerp(exp_avg, g, 1.0 - beta1)
-    v = exp_avg_sq * T(beta2) + T(1.0 - beta2) * g * g
-    exp_avg[...] = m
-    exp_avg_sq[...] = v
+    p, _, m, v = adam_moments(param, grad, exp_avg, exp_avg_sq, lr=lr, betas=betas, weight_decay=weight_decay,
+                              decoupled_weight_decay=decoupled_weight_decay, maximize=maximize)
     bias_correction1, bias_correction2 = 1.0 - beta1 ** t, 1.0 - beta2 ** t
     rho_inf = 2.0 / (1.0 - beta2) - 1.0
     rho_t = rho_inf - 2.0 * t * beta2 ** t / bias_correction2

@@ -1,4 +1,5 @@
-"""Training pyoptim.nn models: data preparation, the training loop, schedules, comparisons.
+"""Training pyoptim.nn models: data preparation, the training loop, schedules, comparisons,
+and the experiments the ``pyoptim`` command runs (``pyoptim.train.experiments``).
 
 ::
 
@@ -14,11 +15,14 @@ from .batches import FULL_BATCH, Batches, resolve_batch_size
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from .compare import RuleResult, compare_rules
 from .data import Split, binary_digits, limit, load_mnist_splits, split_validation
+from .experiments import (Comparison, ExperimentData, ExperimentSettings, Training, check_settings,
+                          describe_model, load_experiment_data, prepare_comparison, prepare_training,
+                          run_comparison, run_training, save_comparison, save_training)
 from .history import History
 from .loop import fit
-from .optimizers import (TUNED_LR, RuleEntry, comparison_entries, default_lr, make_optimizer, optimizer_class,
-                         optimizer_names, parse_hyper_value)
-from .progress import ProgressBar
+from .optimizers import (TUNED_LR, RuleEntry, check_hyperparameters, comparison_entries, default_lr,
+                         make_optimizer, optimizer_class, optimizer_names, parse_hyper_value)
+from .._progress import ProgressBar
 from .report import markdown_table, plot_curves, write_markdown
 from .schedules import SCHEDULES, make_scheduler
 
@@ -30,4 +34,7 @@ __all__ = [
     "TUNED_LR", "RuleEntry", "comparison_entries", "default_lr", "make_optimizer", "optimizer_class",
     "optimizer_names", "parse_hyper_value",
     "RuleResult", "compare_rules", "markdown_table", "write_markdown", "plot_curves",
+    "check_hyperparameters", "ExperimentSettings", "ExperimentData", "Training", "Comparison", "check_settings",
+    "prepare_training", "prepare_comparison", "load_experiment_data", "run_training", "save_training",
+    "run_comparison", "save_comparison", "describe_model",
 ]

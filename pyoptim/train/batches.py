@@ -6,6 +6,7 @@ from typing import Iterator
 
 import numpy as np
 
+from .. import _checks
 from .data import Split
 
 FULL_BATCH = "full"
@@ -15,9 +16,8 @@ def resolve_batch_size(batch_size, n_samples: int) -> int:
     """An int batch size from an int or "full" (every sample in one batch: full-batch gradient descent)."""
     if batch_size is None or (isinstance(batch_size, str) and batch_size.lower() == FULL_BATCH):
         return n_samples
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-        raise ValueError(f"batch_size: expected an int >= 1 or 'full', got {batch_size!r}")
-    return min(int(batch_size), n_samples)
+    return min(_checks.integer("batch_size", batch_size, min=1, expected="an int >= 1 or 'full'",
+                               type_error=False), n_samples)
 
 
 class Batches:

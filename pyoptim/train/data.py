@@ -6,6 +6,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .. import _checks
+from ..datasets import load_mnist
+
 
 @dataclass
 class Split:
@@ -20,9 +23,8 @@ class Split:
 
 def binary_digits(x: np.ndarray, labels: np.ndarray, negative: int, positive: int) -> Split:
     """The samples of two digits only, relabelled 0 (`negative`) and 1 (`positive`), in their original order."""
-    for name, digit in (("negative", negative), ("positive", positive)):
-        if isinstance(digit, bool) or not isinstance(digit, (int, np.integer)):
-            raise TypeError(f"{name}: expected a class label (int), got {type(digit).__name__}")
+    _checks.integer("negative", negative, expected="a class label (int)")
+    _checks.integer("positive", positive, expected="a class label (int)")
     if negative == positive:
         raise ValueError(f"negative, positive: expected two different digits, got {negative} twice")
     keep = (labels == negative) | (labels == positive)
@@ -33,8 +35,7 @@ def binary_digits(x: np.ndarray, labels: np.ndarray, negative: int, positive: in
 
 def split_validation(data: Split, fraction: float, *, seed: int | None = 0) -> tuple:
     """``(train, validation)``: a random `fraction` of the samples held out (seeded), 0 gives no validation."""
-    if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 <= fraction < 1:
-        raise ValueError(f"validation_fraction: expected a number in [0, 1), got {fraction!r}")
+    _checks.real("validation_fraction", fraction, min=0, max=1, max_open=True, type_error=False)
     n = len(data)
     n_val = int(round(n * fraction))
     if n_val == 0:
@@ -51,8 +52,7 @@ def limit(data: Split, n: int | None) -> Split:
     """The first `n` samples (all if n is None)."""
     if n is None:
         return data
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise ValueError(f"limit: expected a positive int or None, got {n!r}")
+    _checks.integer("limit", n, min=1, expected="a positive int or None", type_error=False)
     return Split(data.x[:n], data.y[:n])
 
 
@@ -63,8 +63,6 @@ def load_mnist_splits(data_dir=None, *, dtype=np.float32, limit_train: int | Non
     Read with ``pyoptim.datasets.load_mnist(data_dir)`` (which finds, or
     downloads, and verifies the files); `limit_*` keep the first n samples.
     """
-    from ..datasets import load_mnist
-
     dtype = np.dtype(dtype)
     if dtype not in (np.float32, np.float64):
         raise TypeError(f"dtype: expected float32 or float64, got {dtype}")

@@ -10,6 +10,7 @@ from typing import Callable
 
 import numpy as np
 
+from .. import _checks
 from ..lr_scheduler import LRScheduler, ReduceLROnPlateau
 from ..nn import Sequential
 from ..nn.sequential import DEFAULT_EVAL_BATCH
@@ -159,11 +160,10 @@ def _check_fit_args(model, optimizer, epochs, patience, scheduler) -> None:
         raise TypeError(f"optimizer: expected a pyoptim optimizer, got {type(optimizer).__name__}")
     if not any(p is model.flat.params for group in optimizer.param_groups for p, _ in group["params"]):
         raise ValueError("optimizer: it does not update this model; build it over model.parameters()")
-    if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 1:
-        raise ValueError(f"epochs: expected an int >= 1, got {epochs!r}")
-    if patience is not None and (isinstance(patience, bool) or not isinstance(patience, (int, np.integer))
-                                 or patience < 1):
-        raise ValueError(f"early_stopping_patience: expected an int >= 1 or None, got {patience!r}")
+    _checks.integer("epochs", epochs, min=1, expected="an int >= 1", type_error=False)
+    if patience is not None:
+        _checks.integer("early_stopping_patience", patience, min=1, expected="an int >= 1 or None",
+                        type_error=False)
     if scheduler is not None:
         if not isinstance(scheduler, (LRScheduler, ReduceLROnPlateau)):
             raise TypeError(f"scheduler: expected a pyoptim.lr_scheduler scheduler, got {type(scheduler).__name__}")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from .. import _checks
 from ..optim import Optimizer
 
 # Learning rates for the MLP 784-128-10 on MNIST (inputs in [0, 1], batch 128):
@@ -36,18 +37,18 @@ def optimizer_names() -> list:
     return list(Optimizer.registry)
 
 
-def optimizer_class(name: str) -> type[Optimizer]:
+def optimizer_class(name: str | type[Optimizer]) -> type[Optimizer]:
     """The registered optimizer class called `name`, in any case ("adamw" -> AdamW)."""
     if isinstance(name, type) and issubclass(name, Optimizer):
         return name
     if not isinstance(name, str):
-        raise TypeError(f"optimizer: expected a name, got {type(name).__name__}")
+        raise _checks.InvalidType("optimizer", f"expected a name, got {type(name).__name__}")
     by_lower = {n.lower(): cls for n, cls in Optimizer.registry.items()}
     try:
         return by_lower[name.lower()]
     except KeyError:
-        raise ValueError(f"optimizer: expected one of {', '.join(optimizer_names())} (any case), "
-                         f"got {name!r}") from None
+        raise _checks.InvalidValue("optimizer", f"expected one of {', '.join(optimizer_names())} (any case), "
+                                                f"got {name!r}") from None
 
 
 def check_hyper_names(cls: type[Optimizer], hyper: dict) -> None:
@@ -57,6 +58,38 @@ def check_hyper_names(cls: type[Optimizer], hyper: dict) -> None:
     if unknown:
         raise ValueError(f"{', '.join(unknown)}: not hyperparameters of {cls.__name__}, which takes "
                          f"{', '.join(defaults)}")
+
+
+def check_hyperparameters(cls: type[Optimizer], hyper: dict) -> None:
+    """Check `hyper` as ``cls(params, **hyper)`` would, raising InvalidType or InvalidValue
+    (``pyoptim._checks``: a TypeError or ValueError) whose ``argument`` is the key of
+    `hyper` at fault.
+
+    When values fail only together (SGD's ``nesterov=True`` needs ``momentum > 0``),
+    the one named is the first, in the order of `hyper`, whose addition to the
+    defaults makes the check fail.
+    """
+    check_hyper_names(cls, hyper)
+    defaults = cls.default_hyper()
+    try:
+        cls.check_hyper({**defaults, **hyper})  # a copy: check_hyper may normalise values in place
+        return
+    except (TypeError, ValueError):
+        pass
+    group = dict(defaults)
+    for name, value in hyper.items():
+        group[name] = value
+        try:
+            cls.check_hyper(dict(group))
+        except (TypeError, ValueError) as error:
+            refused = _checks.InvalidType if isinstance(error, TypeError) else _checks.InvalidValue
+            if isinstance(error, _checks.ArgumentError) and error.argument == name:
+                problem = error.problem
+            else:
+                # A rule's own checks (SGD's nesterov) start their message with the name too;
+                # dropping it keeps the argument from being named twice.
+                problem = str(error).removeprefix(f"{name}: ")
+            raise refused(name, problem) from error
 
 
 def make_optimizer(name, params, **hyper) -> Optimizer:
@@ -148,8 +181,8 @@ def comparison_entries(selection: list | None = None) -> list:
     for wanted in selection:
         entry = by_label.get(wanted.lower())
         if entry is None:
-            raise ValueError(f"rules: unknown rule {wanted!r}; expected some of "
-                             f"{', '.join(e.label for e in entries)} (any case)")
+            raise _checks.InvalidValue("rules", f"unknown rule {wanted!r}; expected some of "
+                                                f"{', '.join(e.label for e in entries)} (any case)")
         if entry not in chosen:
             chosen.append(entry)
     return chosen

@@ -50,6 +50,7 @@ def plot_curves(results: list, path, *, title: str = "") -> None:
     is on a log scale. Needs matplotlib (ImportError otherwise); draws with
     the Agg backend, so no display is needed.
     """
+    # Imported here, not at the top: matplotlib is optional (the `plot` extra), and only plotting needs it.
     import matplotlib
     matplotlib.use("Agg", force=True)
     import matplotlib.pyplot as plt

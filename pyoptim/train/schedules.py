@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+from typing import Iterator, Mapping
+
+from .. import _checks
 from .. import lr_scheduler as sched
 from ..optim import Optimizer
 
@@ -20,9 +24,13 @@ def make_scheduler(name: str, optimizer: Optimizer, *, epochs: int, step_size: i
       warmup_epochs, then cosine annealing to eta_min over the remaining epochs;
     - plateau: lr *= plateau_factor after plateau_patience epochs without a
       lower validation loss (ReduceLROnPlateau).
+
+    A bad value raises TypeError or ValueError (``pyoptim._checks.InvalidType`` /
+    ``InvalidValue``) naming this function's argument: ``plateau_factor``, not the
+    ``factor`` of the ReduceLROnPlateau it becomes.
     """
     if not isinstance(name, str) or name.lower() not in SCHEDULES:
-        raise ValueError(f"schedule: expected one of {SCHEDULES}, got {name!r}")
+        raise _checks.InvalidValue("schedule", f"expected one of {SCHEDULES}, got {name!r}")
     name = name.lower()
     if name == "none":
         return None
@@ -32,11 +40,26 @@ def make_scheduler(name: str, optimizer: Optimizer, *, epochs: int, step_size: i
     if name == "exponential":
         return sched.ExponentialLR(optimizer, gamma=0.9 if gamma is None else gamma)
     if name == "cosine":
-        return sched.CosineAnnealingLR(optimizer, T_max=epochs, eta_min=eta_min)
+        with _reported_as({"T_max": "epochs"}):
+            return sched.CosineAnnealingLR(optimizer, T_max=epochs, eta_min=eta_min)
     if name == "warmup-cosine":
-        if isinstance(warmup_epochs, bool) or not isinstance(warmup_epochs, int) or not 1 <= warmup_epochs < epochs:
-            raise ValueError(f"warmup_epochs: expected an int in [1, epochs) = [1, {epochs}), got {warmup_epochs!r}")
-        warmup = sched.LinearLR(optimizer, start_factor=warmup_start_factor, total_iters=warmup_epochs)
-        cosine = sched.CosineAnnealingLR(optimizer, T_max=epochs - warmup_epochs, eta_min=eta_min)
+        _checks.integer("warmup_epochs", warmup_epochs, min=1, max=epochs - 1,
+                        expected=f"an int in [1, epochs) = [1, {epochs})", type_error=False)
+        with _reported_as({"start_factor": "warmup_start_factor", "total_iters": "warmup_epochs"}):
+            warmup = sched.LinearLR(optimizer, start_factor=warmup_start_factor, total_iters=warmup_epochs)
+        with _reported_as({"T_max": "epochs"}):
+            cosine = sched.CosineAnnealingLR(optimizer, T_max=epochs - warmup_epochs, eta_min=eta_min)
         return sched.SequentialLR(optimizer, [warmup, cosine], milestones=[warmup_epochs])
-    return sched.ReduceLROnPlateau(optimizer, mode="min", factor=plateau_factor, patience=plateau_patience)
+    with _reported_as({"factor": "plateau_factor", "patience": "plateau_patience"}):
+        return sched.ReduceLROnPlateau(optimizer, mode="min", factor=plateau_factor, patience=plateau_patience)
+
+
+@contextmanager
+def _reported_as(names: Mapping[str, str]) -> Iterator[None]:
+    """Re-raise a scheduler's argument error under make_scheduler's name for that argument."""
+    try:
+        yield
+    except _checks.ArgumentError as error:
+        if error.argument not in names:
+            raise
+        raise type(error)(names[error.argument], error.problem) from None

@@ -36,20 +36,45 @@
 
 PYOPTIM_BEGIN_NAMESPACE
 
-// Calls f(std::bool_constant<b0>{}, std::bool_constant<b1>{}, ...): turns
-// per-step flags into template arguments so that each variant of a loop is
-// compiled branch-free.
-template <class F>
-inline void with_flags(F&& f) {
-  f();
-}
-template <class F, class... Rest>
-inline void with_flags(F&& f, bool first, Rest... rest) {
-  if (first) {
-    with_flags([&](auto... flags) { f(std::true_type{}, flags...); }, rest...);
+// Calls f(std::bool_constant<flags[0]>{}, std::bool_constant<flags[1]>{}, ...):
+// turns per-step flags into template arguments so that each variant of a loop
+// is compiled branch-free. Written with each flag beside the name it takes:
+//   with_flags({s.amsgrad, s.nesterov}, [&](auto amsgrad, auto nesterov) { ... });
+template <std::size_t I, std::size_t N, class F, class... Fixed>
+inline void with_flags_from(const bool (&flags)[N], F& f, Fixed... fixed) {
+  if constexpr (I == N) {
+    f(fixed...);
+  } else if (flags[I]) {
+    with_flags_from<I + 1>(flags, f, fixed..., std::true_type{});
   } else {
-    with_flags([&](auto... flags) { f(std::false_type{}, flags...); }, rest...);
+    with_flags_from<I + 1>(flags, f, fixed..., std::false_type{});
   }
+}
+template <std::size_t N, class F>
+inline void with_flags(const bool (&flags)[N], F&& f) {
+  with_flags_from<0>(flags, f);
+}
+
+// A rule's options read by name: o[Option::lr], o.flag(Option::amsgrad). The
+// options arrive as an array of doubles in the order of the rule's Option enum
+// (a scoped enum, so option names never clash with a Step's members).
+template <class E>
+struct Options {
+  const double* values;
+  Options(const double* v) : values(v) {}  // NOLINT: implicit, so Step(const double*, ...) calls work
+  double operator[](E e) const { return values[static_cast<int>(e)]; }
+  bool flag(E e) const { return values[static_cast<int>(e)] != 0.0; }
+};
+
+// Each name list of a rule names every enumerator, in order: a rule declares
+// `enum class Option { a, b, count }` and `option_names[] = {"a", "b"}`, and
+// the registry checks the two at compile time (rules.hpp).
+template <class E, std::size_t N>
+constexpr bool names_every(const char* const (&names)[N]) {
+  if (N != std::size_t(E::count)) return false;
+  for (std::size_t k = 0; k < N; ++k)
+    if (names[k] == nullptr || names[k][0] == '\0') return false;
+  return true;
 }
 
 // Scalar state: a rule may keep a few numbers per parameter besides its state

@@ -14,28 +14,18 @@ PYOPTIM_BEGIN_NAMESPACE
 struct Adam {
   static constexpr const char* name = "adam";
 
-  enum Option : int {
-    lr,
-    beta1,
-    beta2,
-    eps,
-    weight_decay,
-    amsgrad,
-    maximize,
-    decoupled_weight_decay,
-    eps_hat,
-    n_options
+  enum class Option : int {
+    lr, beta1, beta2, eps, weight_decay, amsgrad, maximize, decoupled_weight_decay, eps_hat, count
   };
-  static constexpr const char* option_names[n_options] = {
-      "lr", "beta1", "beta2", "eps", "weight_decay", "amsgrad", "maximize",
-      "decoupled_weight_decay", "eps_hat"};
+  static constexpr const char* option_names[] = {"lr", "beta1", "beta2", "eps", "weight_decay", "amsgrad",
+                                                 "maximize", "decoupled_weight_decay", "eps_hat"};
+  static constexpr int n_options = int(Option::count);
 
   enum State : int { exp_avg, exp_avg_sq, max_exp_avg_sq, n_state };
-  static constexpr const char* state_names[n_state] = {"exp_avg", "exp_avg_sq",
-                                                       "max_exp_avg_sq"};
+  static constexpr const char* state_names[] = {"exp_avg", "exp_avg_sq", "max_exp_avg_sq"};
 
   static bool uses_state(const double* options, int state) {
-    return state != max_exp_avg_sq || options[amsgrad] != 0.0;
+    return state != max_exp_avg_sq || Options<Option>(options).flag(Option::amsgrad);
   }
 
   // Per-step scalars: bias corrections and step size are formed once per step
@@ -46,20 +36,20 @@ struct Adam {
     T inv_bias_correction2_sqrt, eps, neg_step_size;
     bool amsgrad;
 
-    Step(const double* o, std::int64_t step)
-        : moments(o[Adam::lr], o[Adam::beta1], o[Adam::beta2], o[Adam::weight_decay],
-                  o[Adam::decoupled_weight_decay] != 0.0, o[Adam::maximize] != 0.0) {
-      const double bias_correction1 = 1.0 - std::pow(o[Adam::beta1], double(step));
-      const double bias_correction2 = 1.0 - std::pow(o[Adam::beta2], double(step));
-      eps = T(o[Adam::eps]);
-      if (o[Adam::eps_hat] != 0.0) {
+    Step(Options<Option> o, std::int64_t step)
+        : moments(o[Option::lr], o[Option::beta1], o[Option::beta2], o[Option::weight_decay],
+                  o.flag(Option::decoupled_weight_decay), o.flag(Option::maximize)) {
+      const double bias_correction1 = 1.0 - std::pow(o[Option::beta1], double(step));
+      const double bias_correction2 = 1.0 - std::pow(o[Option::beta2], double(step));
+      eps = T(o[Option::eps]);
+      if (o.flag(Option::eps_hat)) {
         inv_bias_correction2_sqrt = T(1);
-        neg_step_size = T(-(o[Adam::lr] * std::sqrt(bias_correction2) / bias_correction1));
+        neg_step_size = T(-(o[Option::lr] * std::sqrt(bias_correction2) / bias_correction1));
       } else {
         inv_bias_correction2_sqrt = T(1.0 / std::sqrt(bias_correction2));
-        neg_step_size = T(-(o[Adam::lr] / bias_correction1));
+        neg_step_size = T(-(o[Option::lr] / bias_correction1));
       }
-      amsgrad = o[Adam::amsgrad] != 0.0;
+      amsgrad = o.flag(Option::amsgrad);
     }
   };
 
@@ -69,23 +59,21 @@ struct Adam {
     T* PYOPTIM_RESTRICT m = state[exp_avg];
     T* PYOPTIM_RESTRICT v = state[exp_avg_sq];
     T* PYOPTIM_RESTRICT vmax = state[max_exp_avg_sq];
-    with_flags(
-        [&](auto coupled_decay, auto amsgrad) {
-          PYOPTIM_SIMD
-          for (std::size_t i = 0; i < n; ++i) {
-            const auto [p, g, mi, v_new] = s.moments.template update<coupled_decay>(in, param[i], grad[i], m[i], v[i]);
-            m[i] = mi;
-            v[i] = v_new;
-            T vi = v_new;  // AMSGrad may raise it to the running maximum
-            if constexpr (amsgrad) {
-              vi = vmax[i] > vi ? vmax[i] : vi;
-              vmax[i] = vi;
-            }
-            const T denom = std::sqrt(vi) * s.inv_bias_correction2_sqrt + s.eps;
-            param[i] = p + s.neg_step_size * (mi / denom);
-          }
-        },
-        s.moments.gradient.coupled, s.amsgrad);
+    with_flags({s.moments.gradient.coupled, s.amsgrad}, [&](auto coupled_decay, auto amsgrad) {
+      PYOPTIM_SIMD
+      for (std::size_t i = 0; i < n; ++i) {
+        const auto [p, g, mi, v_new] = s.moments.template update<coupled_decay>(in, param[i], grad[i], m[i], v[i]);
+        m[i] = mi;
+        v[i] = v_new;
+        T vi = v_new;  // AMSGrad may raise it to the running maximum
+        if constexpr (amsgrad) {
+          vi = vmax[i] > vi ? vmax[i] : vi;
+          vmax[i] = vi;
+        }
+        const T denom = std::sqrt(vi) * s.inv_bias_correction2_sqrt + s.eps;
+        param[i] = p + s.neg_step_size * (mi / denom);
+      }
+    });
   }
 };
 

