@@ -191,10 +191,12 @@ class PyoptimTorchOptimizer(torch.optim.Optimizer):
         if closure is not None:
             with torch.enable_grad():
                 loss = closure()
-        engine = self._engine
-        if engine is None or not engine.current():
+        engine, policy = self._engine, self._policy
+        if engine is None:
             engine = self._engine = _Engine(self)
-        engine.step()
+        # The steady step: one C++ call checks what may have changed and steps.
+        if policy.needs_norm or not engine.plan.step_uniform(self.param_groups, self.state, policy.clip_value):
+            engine.step()
         return loss
 
     # ---- saving, loading, copying ---------------------------------------------
@@ -286,22 +288,21 @@ class _Engine:
         self.plain: list[dict] = [{} for _ in self.groups]
         self.tensor_valued = False  # some group holds a hyperparameter as a tensor
         self.used: list[tuple] = [()] * len(self.groups)
-        self.uniform: list = [None] * len(self.groups)  # each group's options when nothing is fresh
         self.fresh_names: dict[int, frozenset] = {}
         self.params = [p for group in self.groups for p in group["params"]]
         self.where = [(gi, pi) for gi, group in enumerate(self.groups) for pi in range(len(group["params"]))]
         self.plan = _core.TorchPlan(cls.rule, opt.step_key, torch._C._increment_version)
         self.plan.reset([group["params"] for group in self.groups])
-
-    def current(self) -> bool:
-        opt = self.opt
-        return (opt.param_groups is self.groups_list and opt.state is self.state
-                and list(map(id, opt.param_groups)) == self.group_ids)
+        self.plan.watch(opt.param_groups, opt.state, tuple(opt._group_defaults))
 
     def step(self) -> None:
-        policy = self.opt._policy
-        if (not self.tensor_valued and list(map(self.key, self.groups)) == self.keys and not policy.needs_norm
-                and self.plan.step_uniform(self.uniform, policy.clip_value)):
+        """A step that follows whatever changed (the general path); a new engine if
+        the optimizer's groups or state were replaced since this one was built."""
+        opt = self.opt
+        groups = opt.param_groups
+        if groups is not self.groups_list or opt.state is not self.state or list(map(id, groups)) != self.group_ids:
+            opt._engine = _Engine(opt)
+            opt._engine.step()
             return
         self._step_general()
 
@@ -319,7 +320,8 @@ class _Engine:
                 raise ValueError(f"param_groups[{gi}]['params'][{pi}]: {plan.reason(attention[0])}")
         if attention is None:  # a group's params list was edited in place
             opt._engine = _Engine(opt)
-            return opt._engine.step()
+            opt._engine.step()
+            return None
         scale = policy.grad_scale((plan.gradient_squares(),)) if policy.needs_norm else 1.0
         if scale is None:
             return None
@@ -347,7 +349,11 @@ class _Engine:
             if any(u and not was for u, was in zip(used, self.used[gi] or (False,) * len(used))):
                 self.plan.unbind_group(gi)  # a state array is newly needed: bind again to create it
             self.used[gi] = used
-            self.uniform[gi] = options.values(plain, 1, frozenset())
+            # The steady step compares the group's values as they are (a tensor lr may
+            # change in place, so a group holding one always takes the general path).
+            values = self.key(self.groups[gi])
+            steady = None if _has_tensor(values) else options.values(plain, 1, frozenset())
+            self.plan.set_uniform(gi, steady, values)
 
     def _fresh(self, mask: int) -> frozenset:
         names = self.fresh_names.get(mask)

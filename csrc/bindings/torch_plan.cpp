@@ -241,6 +241,9 @@ class TorchPlan {
     Exclusive running(busy_);
     slots_.clear();
     groups_.clear();
+    stepped_slots_.clear();
+    stepped_params_.clear();
+    uniform_.assign(groups.size(), Uniform{});
     for (std::size_t g = 0; g < groups.size(); ++g) {
       if (!PyList_Check(groups[g].ptr())) throw py::type_error("groups: expected lists of tensors");
       auto params = py::reinterpret_borrow<py::list>(groups[g]);
@@ -352,25 +355,48 @@ class TorchPlan {
     run_part(parts_[part], opts, step, clip);
   }
 
-  // The whole step in one call, when it is the plain kind: every parameter
-  // usable as bound, no fresh state; `options[g]` is group g's options tuple.
-  // Returns False, having changed nothing, when it is not (the caller then
-  // goes through bind_grads/partitions/step).
-  bool step_uniform(py::list options, double clip_value) {
-    const RuleInfo& rule = kRules[rule_];
-    if (options.size() != groups_.size()) return false;
+  // What the steady step compares before it runs: the optimizer's param_groups
+  // list and state dict, and the names of the hyperparameters every group holds.
+  void watch(py::list param_groups, py::object state, py::tuple names) {
+    watched_groups_ = param_groups;
+    watched_state_ = state;
+    names_ = names;
+    uniform_.assign(groups_.size(), Uniform{});
+  }
+
+  // Group `group`'s options for a steady step (None: none), and the values of its
+  // hyperparameters they were built from.
+  void set_uniform(std::size_t group, py::object options, py::tuple values) {
+    if (group >= uniform_.size()) throw py::index_error("group: no such group");
+    Uniform u;
+    if (!options.is_none()) {
+      u.options.resize(kMaxOptions);
+      read_options(kRules[rule_], options, u.options.data());
+    }
+    u.group = py::reinterpret_borrow<py::object>(PyList_GET_ITEM(watched_groups_.ptr(), Py_ssize_t(group)));
+    u.values = values;
+    uniform_[group] = std::move(u);
+  }
+
+  // The whole step in one call, when it is the plain kind: the same param_groups
+  // and state as watched, each group's hyperparameters as they were, every
+  // parameter usable as bound, no fresh state. Returns False, having changed
+  // nothing, when it is not (the caller then takes the general path).
+  bool step_uniform(py::handle param_groups, py::handle state, double clip_value) {
+    if (param_groups.ptr() != watched_groups_.ptr() || state.ptr() != watched_state_.ptr() ||
+        PyList_GET_SIZE(watched_groups_.ptr()) != Py_ssize_t(uniform_.size()))
+      return false;
+    for (std::size_t g = 0; g < uniform_.size(); ++g)
+      if (!unchanged_group(g)) return false;
     Exclusive running(busy_);
     if (!groups_unchanged() || collect() != 0) return false;
     group_parts();
-    group_options_.resize(groups_.size() * kMaxOptions);
     for (const Part& p : parts_)
-      if (p.fresh != 0 || options[std::size_t(p.group)].is_none() || !(p.step >= 0.0)) return false;
-    for (std::size_t g = 0; g < groups_.size(); ++g)
-      if (!options[g].is_none()) read_options(rule, options[g], &group_options_[g * kMaxOptions]);
+      if (p.fresh != 0 || uniform_[std::size_t(p.group)].options.empty() || !(p.step >= 0.0)) return false;
     const GradientClip clip = checked_clip(1, 1.0, clip_value);
-    for (const Part& p : parts_) check_part_states(p, &group_options_[std::size_t(p.group) * kMaxOptions]);
+    for (const Part& p : parts_) check_part_states(p, uniform_[std::size_t(p.group)].options.data());
     for (const Part& p : parts_)
-      run_part(p, &group_options_[std::size_t(p.group) * kMaxOptions], std::int64_t(p.step) + 1, clip);
+      run_part(p, uniform_[std::size_t(p.group)].options.data(), std::int64_t(p.step) + 1, clip);
     return true;
   }
 
@@ -465,6 +491,23 @@ class TorchPlan {
         throw py::value_error("state['step']: expected a whole number >= 0, got " + std::to_string(p.step));
   }
 
+  // The tuple of a partition's parameters, kept from the last step when the same
+  // slots step again (the common case: no tuple built per step).
+  const py::tuple& params_of(const Part& p) {
+    const std::size_t index = std::size_t(&p - parts_.data());
+    if (stepped_slots_.size() <= index) {
+      stepped_slots_.resize(index + 1);
+      stepped_params_.resize(index + 1);
+    }
+    if (stepped_slots_[index] != p.slots || !stepped_params_[index]) {
+      py::tuple params(p.slots.size());
+      for (std::size_t k = 0; k < p.slots.size(); ++k) params[k] = slots_[p.slots[k]].param;
+      stepped_slots_[index] = p.slots;
+      stepped_params_[index] = std::move(params);
+    }
+    return stepped_params_[index];
+  }
+
   void check_part_states(const Part& p, const double* opts) const {
     const RuleInfo& rule = kRules[rule_];
     bool has_state[kMaxState];
@@ -492,17 +535,14 @@ class TorchPlan {
     f64_.clear();
     for (std::size_t i : p.slots) add_ref(slots_[i], /*stage_param=*/true);
     run_rule(rule_, opts, step, f32_, f64_, clip, scalars);
-    py::tuple stepped(p.slots.size());
-    std::size_t n = 0;
     for (std::size_t i : p.slots) {
       Slot& s = slots_[i];
       if (s.layout == ParamLayout::strided) scatter_param(s);
       if (s.step_ptr) write_scalar(s.step_ptr, s.step_f64, double(step));
       for (std::size_t k = 0; k < scalar_keys_.size(); ++k) write_scalar(s.scalar_ptr[k], s.scalars_f64, scalars[k]);
       s.fresh = 0;
-      stepped[n++] = s.param;
     }
-    if (!increment_version_.is_none() && n) increment_version_(stepped);
+    if (!increment_version_.is_none() && !p.slots.empty()) increment_version_(params_of(p));
   }
 
   template <class F>
@@ -517,6 +557,30 @@ class TorchPlan {
     PyObject* v = PyDict_GetItemWithError(dict.ptr(), key.ptr());
     if (!v && PyErr_Occurred()) throw py::error_already_set();
     return py::reinterpret_borrow<py::object>(v);
+  }
+
+  // Group g is the same dict, with the hyperparameter values its options were built from.
+  bool unchanged_group(std::size_t g) const {
+    const Uniform& u = uniform_[g];
+    PyObject* group = PyList_GET_ITEM(watched_groups_.ptr(), Py_ssize_t(g));
+    if (!u.group || group != u.group.ptr() || !PyDict_Check(group)) return false;
+    const Py_ssize_t n = PyTuple_GET_SIZE(names_.ptr());
+    if (!u.values || !PyTuple_Check(u.values.ptr()) || PyTuple_GET_SIZE(u.values.ptr()) != n) return false;
+    for (Py_ssize_t k = 0; k < n; ++k) {
+      PyObject* now = PyDict_GetItemWithError(group, PyTuple_GET_ITEM(names_.ptr(), k));
+      PyObject* then = PyTuple_GET_ITEM(u.values.ptr(), k);
+      if (!now) {
+        PyErr_Clear();
+        return false;
+      }
+      if (now == then) continue;
+      const int same = PyObject_RichCompareBool(now, then, Py_EQ);  // a new float of the same value, a tensor
+      if (same != 1) {
+        PyErr_Clear();
+        return false;
+      }
+    }
+    return true;
   }
 
   // Every group's parameter list still holds the slots' tensors, in order
@@ -703,7 +767,19 @@ class TorchPlan {
   bool spans_dirty_ = true;
   std::vector<Part> parts_;
   std::vector<std::size_t> attention_;
-  std::vector<double> group_options_;  // step_uniform's options, kMaxOptions per group
+  // The steady step's view of each group: its dict, the hyperparameter values it
+  // was built from, and its options parsed (empty: no steady step for it).
+  struct Uniform {
+    py::object group;
+    py::object values;  // a tuple, in names_ order
+    std::vector<double> options;
+  };
+  std::vector<Uniform> uniform_;
+  py::list watched_groups_;
+  py::object watched_state_;
+  py::tuple names_;
+  std::vector<std::vector<std::size_t>> stepped_slots_;  // per partition: the slots of its last step
+  std::vector<py::tuple> stepped_params_;  // and the tuple of their parameters (for increment_version)
   std::vector<TensorRef<float>> f32_;
   std::vector<TensorRef<double>> f64_;
   std::vector<double> partials_;
@@ -724,7 +800,10 @@ void bind_torch_plan(py::module_& m) {
       .def("unbind_all", &TorchPlan::unbind_all)
       .def("bind_grads", &TorchPlan::bind_grads)
       .def("partitions", &TorchPlan::partitions)
-      .def("step_uniform", &TorchPlan::step_uniform, py::arg("options"), py::arg("clip_value"))
+      .def("watch", &TorchPlan::watch, py::arg("param_groups"), py::arg("state"), py::arg("names"))
+      .def("set_uniform", &TorchPlan::set_uniform, py::arg("group"), py::arg("options"), py::arg("values"))
+      .def("step_uniform", &TorchPlan::step_uniform, py::arg("param_groups"), py::arg("state"),
+           py::arg("clip_value"))
       .def("step", &TorchPlan::step, py::arg("part"), py::arg("options"), py::arg("step"),
            py::arg("grad_scale") = 1.0, py::arg("clip_value") = std::numeric_limits<double>::infinity())
       .def("gradient_squares", &TorchPlan::gradient_squares)

@@ -67,7 +67,10 @@ class GradientPolicy:
         self.skip_nonfinite = False
         self.skipped_steps = 0  # steps skipped for a non-finite gradient
         self.last_grad_norm: float | None = None  # global gradient norm of the last step, when computed
-        self.active = False  # any of the above in force
+        # Derived, kept as attributes for the steps' fast paths:
+        self.needs_norm = False  # a step first reduces the gradients' norm
+        self.clips = False  # a step scales or clamps gradient elements
+        self.active = False  # either
 
     def set(self, *, max_norm: float | None = None, clip_value: float | None = None,
             skip_nonfinite: bool = False) -> None:
@@ -76,15 +79,9 @@ class GradientPolicy:
         clip = math.inf if clip_value is None else _checks.real("clip_value", clip_value, min=0.0, min_open=True)
         skip = _checks.flag("skip_nonfinite", skip_nonfinite)
         self.max_norm, self.clip_value, self.skip_nonfinite = max_norm, clip, skip
+        self.needs_norm = max_norm is not None or skip
+        self.clips = max_norm is not None or clip != math.inf
         self.active = self.needs_norm or self.clips
-
-    @property
-    def needs_norm(self) -> bool:
-        return self.max_norm is not None or self.skip_nonfinite
-
-    @property
-    def clips(self) -> bool:
-        return self.max_norm is not None or self.clip_value != math.inf
 
     def grad_scale(self, squares: Iterable[tuple]) -> float | None:
         """The factor every gradient element is multiplied by this step, from the
