@@ -4,15 +4,26 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import secrets
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Iterator
+
+try:
+    import fcntl
+except ImportError:  # Windows: stale temporary files are recognised by age alone
+    fcntl = None  # type: ignore[assignment]
 
 __all__ = ["AtomicOutput", "atomic_output", "TEMP_SUFFIX"]
 
 #: Suffix of the hidden temporary files; they never match a dataset, model or checkpoint name.
 TEMP_SUFFIX = ".part"
+
+#: A temporary file of ours older than this, and not locked by a writer, was left by
+#: a write that was killed; the next successful write beside it removes it.
+STALE_AFTER = 60.0  # seconds
 
 
 @dataclass(frozen=True)
@@ -38,16 +49,49 @@ def atomic_output(path: Path) -> Iterator[AtomicOutput]:
     path.parent.mkdir(parents=True, exist_ok=True)
     temp_path, fd = _create_temp_beside(path)
     try:
+        if fcntl is not None:  # held while writing: tells a live write from a killed one's leftovers
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         with os.fdopen(fd, "wb") as stream:
             yield AtomicOutput(stream, temp_path)
             stream.flush()
             os.fsync(stream.fileno())
+        # Renamed once closed (Windows cannot rename an open file); a file just
+        # written is never stale, so no cleaner takes it in between.
         os.replace(temp_path, path)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(temp_path)
         raise
     _fsync_directory(path.parent)
+    remove_stale_temps(path)
+
+
+def remove_stale_temps(path: Path) -> list:
+    """Delete the temporary files that killed writes of `path` left beside it (ours by
+    name, older than STALE_AFTER, and locked by no writer); returns their paths."""
+    pattern = re.compile(rf"^\.{re.escape(path.name)}\.[0-9a-f]{{8}}{re.escape(TEMP_SUFFIX)}$")
+    removed: list[Path] = []
+    try:
+        candidates = [p for p in path.parent.iterdir() if pattern.match(p.name)]
+    except OSError:
+        return removed
+    now = time.time()
+    for candidate in candidates:
+        with contextlib.suppress(OSError):
+            if now - candidate.stat().st_mtime < STALE_AFTER:
+                continue
+            fd = os.open(candidate, os.O_RDONLY)
+            try:
+                if fcntl is not None:
+                    try:
+                        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    except OSError:
+                        continue  # a writer holds it
+                os.unlink(candidate)
+                removed.append(candidate)
+            finally:
+                os.close(fd)
+    return removed
 
 
 def _create_temp_beside(path: Path) -> tuple[Path, int]:

@@ -55,7 +55,10 @@ def real(name: str, value, *, min=None, min_open=False, max=None, max_open=False
         if expected is not None:
             raise refused(name, f"expected {expected}, got {value!r}")
         raise refused(name, f"expected a real number, got {type(value).__name__} {value!r}")
-    x = float(value)
+    try:
+        x = float(value)
+    except OverflowError:  # an int beyond any float (10**400)
+        raise InvalidValue(name, f"expected a finite number, got an integer of {int(value).bit_length()} bits") from None
     low_ok = min is None or (x > min if min_open else x >= min)
     high_ok = max is None or (x < max if max_open else x <= max)
     if math.isnan(x) or not (low_ok and high_ok):
@@ -64,12 +67,14 @@ def real(name: str, value, *, min=None, min_open=False, max=None, max_open=False
         low = "" if min is None else ("(" if min_open else "[") + repr(min)
         high = "" if max is None else repr(max) + (")" if max_open else "]")
         if min is not None and max is not None:
-            bounds = f"in {low}, {high}"
+            bounds = f" in {low}, {high}"
         elif min is not None:
-            bounds = (">" if min_open else ">=") + f" {min!r}"
+            bounds = " " + (">" if min_open else ">=") + f" {min!r}"
+        elif max is not None:
+            bounds = " " + ("<" if max_open else "<=") + f" {max!r}"
         else:
-            bounds = ("<" if max_open else "<=") + f" {max!r}"
-        raise InvalidValue(name, f"expected a number {bounds}, got {value!r}")
+            bounds = ""  # no bounds: only NaN is refused
+        raise InvalidValue(name, f"expected a number{bounds}, got {value!r}")
     return x
 
 
@@ -96,6 +101,24 @@ def integer(name: str, value, *, min=None, max=None, expected: str | None = None
             bounds = f"<= {max}"
         raise InvalidValue(name, f"expected an integer {bounds}, got {n}")
     return n
+
+
+#: The largest number of elements an array may have (what fits an int64 byte count).
+MAX_ELEMENTS = 2 ** 62 // 8
+
+
+def shape(name: str, value) -> tuple:
+    """`value` (an int or a sequence of ints >= 0) as a shape tuple whose element count
+    fits in memory addresses (no int64 overflow to a small size)."""
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        value = (value,)
+    if isinstance(value, (str, bytes)) or not isinstance(value, (tuple, list)):
+        raise InvalidType(name, f"expected a shape (an int or a sequence of ints), got {type(value).__name__} {value!r}")
+    dims = tuple(integer(f"{name}[{i}]", d, min=0, type_error=False) for i, d in enumerate(value))
+    count = math.prod(dims)
+    if count > MAX_ELEMENTS:
+        raise InvalidValue(name, f"expected at most {MAX_ELEMENTS} elements, got {count} (shape {dims})")
+    return dims
 
 
 def flag(name: str, value) -> bool:

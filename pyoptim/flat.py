@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Iterator, Mapping
 
 import numpy as np
@@ -37,10 +38,8 @@ class FlatParameters:
         for name, shape in shapes.items():
             if not isinstance(name, str):
                 raise TypeError(f"shapes: names must be str, got {name!r}")
-            shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
-            shape = tuple(_checks.integer(f"shapes[{name!r}][{i}]", d, min=0, type_error=False)
-                          for i, d in enumerate(shape))
-            size = int(np.prod(shape, dtype=np.int64))
+            shape = _checks.shape(f"shapes[{name!r}]", shape)
+            size = math.prod(shape)
             layout[name] = (offset, shape, size)
             offset += -(-size // align) * align
         self.params = zeros_aligned(offset, self.dtype)

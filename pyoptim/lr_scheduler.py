@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from bisect import bisect_right
 from collections import Counter
-from typing import Sequence
+from typing import Iterable, Sequence
 
 from .optim import Optimizer
 from . import _checks
@@ -71,7 +71,9 @@ class LRScheduler:
         return {k: v for k, v in self.__dict__.items() if k not in ("optimizer",) and not callable(v)}
 
     def load_state_dict(self, state_dict: dict) -> None:
-        self.__dict__.update(state_dict)
+        """Restore a state_dict(): the same keys, each value of the kind it was saved
+        as; checked whole before anything changes (TypeError/ValueError otherwise)."""
+        self.__dict__.update(_checked_state(state_dict, self.state_dict()))
 
 
 class LambdaLR(LRScheduler):
@@ -115,6 +117,8 @@ class MultiStepLR(LRScheduler):
 
     def __init__(self, optimizer: Optimizer, milestones: Sequence[int], gamma: float = 0.1,
                  last_epoch: int = -1):
+        if isinstance(milestones, (str, bytes)) or not isinstance(milestones, Iterable):
+            raise TypeError(f"milestones: expected a sequence of epochs, got {type(milestones).__name__}")
         self.milestones = Counter(_checks.integer(f"milestones[{i}]", m, min=0, type_error=False)
                                   for i, m in enumerate(milestones))
         self.gamma = _checks.real("gamma", gamma, min=0.0)
@@ -239,9 +243,12 @@ class SequentialLR(LRScheduler):
         return d
 
     def load_state_dict(self, state_dict: dict) -> None:
-        state_dict = dict(state_dict)
-        subs = state_dict.pop("_schedulers")
-        self.__dict__.update(state_dict)
+        own = self.state_dict()
+        checked = _checked_state(state_dict, own)
+        subs = checked.pop("_schedulers")
+        for i, (s, d) in enumerate(zip(self._schedulers, subs)):  # all checked before any loads
+            _checked_state(d, s.state_dict(), f"state_dict['_schedulers'][{i}]")
+        self.__dict__.update(checked)
         for s, d in zip(self._schedulers, subs):
             s.load_state_dict(d)
 
@@ -337,7 +344,57 @@ class ReduceLROnPlateau:
         return {k: v for k, v in self.__dict__.items() if k != "optimizer"}
 
     def load_state_dict(self, state_dict: dict) -> None:
-        self.__dict__.update(state_dict)
+        self.__dict__.update(_checked_state(state_dict, self.state_dict()))
+
+
+def _kind(value) -> str:
+    """What a saved value must stay: a flag, a whole number, a number, a list..."""
+    if isinstance(value, bool):
+        return "True or False"
+    if isinstance(value, int):
+        return "an integer"
+    if isinstance(value, float):
+        return "a number"
+    if isinstance(value, dict):
+        return "a dict"
+    if isinstance(value, (list, tuple)):
+        return "a list"
+    if isinstance(value, str):
+        return "a string"
+    return type(value).__name__
+
+
+def _fits(value, kind: str) -> bool:
+    if kind == "True or False":
+        return isinstance(value, bool)
+    if kind == "an integer":
+        return isinstance(value, int) and not isinstance(value, bool)
+    if kind == "a number":
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if kind == "a dict":
+        return isinstance(value, dict)
+    if kind == "a list":
+        return isinstance(value, (list, tuple))
+    if kind == "a string":
+        return isinstance(value, str)
+    return value is None or type(value).__name__ == kind
+
+
+def _checked_state(state_dict, own: dict, where: str = "state_dict") -> dict:
+    """`state_dict` as a scheduler may load it: the keys of its own state, each value
+    of the same kind (and lists of the same length); raises before anything changes."""
+    if not isinstance(state_dict, dict):
+        raise TypeError(f"{where}: expected a dict, got {type(state_dict).__name__}")
+    missing, unknown = set(own) - set(state_dict), set(state_dict) - set(own)
+    if missing or unknown:
+        raise ValueError(f"{where}: expected the keys {sorted(own)}, got {sorted(map(str, state_dict))}")
+    for key, mine in own.items():
+        value, kind = state_dict[key], _kind(mine)
+        if mine is not None and not _fits(value, kind):
+            raise TypeError(f"{where}[{key!r}]: expected {kind}, got {type(value).__name__} {value!r}")
+        if isinstance(mine, (list, tuple)) and len(value) != len(mine):
+            raise ValueError(f"{where}[{key!r}]: expected {len(mine)} values (one per param group), got {len(value)}")
+    return dict(state_dict)
 
 
 __all__ = ["LRScheduler", "LambdaLR", "StepLR", "MultiStepLR", "ExponentialLR", "CosineAnnealingLR",

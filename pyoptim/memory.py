@@ -16,6 +16,8 @@ aligned. Placement is a matter of speed only, and a copy (pickling,
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from . import _checks
@@ -29,15 +31,14 @@ def empty_aligned(shape, dtype=np.float32, *, offset: int = 0, order: str = "C")
     `offset` bytes past a 64-byte boundary (0 <= offset < 64, a multiple of the
     dtype's alignment)."""
     dtype = np.dtype(dtype)
-    shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
-    shape = tuple(_checks.integer(f"shape[{i}]", d, min=0, type_error=False) for i, d in enumerate(shape))
+    shape = _checks.shape("shape", shape)
     offsets = f"a multiple of {dtype.alignment} in [0, {ALIGNMENT})"
     offset = _checks.integer("offset", offset, min=0, max=ALIGNMENT - 1, expected=offsets)
     if offset % dtype.alignment:
         raise _checks.InvalidValue("offset", f"expected {offsets}, got {offset}")
     if order not in ("C", "F"):
         raise ValueError(f"order: expected 'C' or 'F', got {order!r}")
-    nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    nbytes = math.prod(shape) * dtype.itemsize
     raw = np.empty(nbytes + ALIGNMENT, dtype=np.uint8)
     start = (offset - raw.ctypes.data) % ALIGNMENT
     return raw[start:start + nbytes].view(dtype).reshape(shape, order=order)

@@ -119,6 +119,7 @@ def load_idx_dataset(directory: PathLike, *, as_float: bool = False, num_classes
     Raises ``FileNotFoundError`` when a file is missing, :class:`DatasetError`
     naming the file when one is malformed.
     """
+    _check_reading(as_float, num_classes)  # the arguments first, then the file system
     directory = checked_directory(directory, "directory")
     if not directory.is_dir():
         raise FileNotFoundError(f"directory: {directory} does not exist")
@@ -129,6 +130,13 @@ def load_idx_dataset(directory: PathLike, *, as_float: bool = False, num_classes
                                   image_shape=image_shape)
 
 
+def _check_reading(as_float, num_classes) -> None:
+    if not isinstance(as_float, bool):
+        raise TypeError(f"as_float: expected a bool, got {type(as_float).__name__}")
+    if num_classes is not None:
+        _checks.integer("num_classes", num_classes, min=1, expected="a positive int or None", type_error=False)
+
+
 def read_dataset_directory(directory: Path, *, as_float: bool, num_classes: Optional[int],
                            image_shape: Optional[Sequence[int]],
                            expected_sha256: Optional[Mapping[str, str]] = None,
@@ -136,10 +144,7 @@ def read_dataset_directory(directory: Path, *, as_float: bool, num_classes: Opti
     """Read and check the four files of ``directory``; with ``expected_sha256``
     also compare each file's uncompressed SHA256, after the structural checks
     (so a wrong label says "label 11", not just "hash differs")."""
-    if not isinstance(as_float, bool):
-        raise TypeError(f"as_float: expected a bool, got {type(as_float).__name__}")
-    if num_classes is not None:
-        _checks.integer("num_classes", num_classes, min=1, expected="a positive int or None", type_error=False)
+    _check_reading(as_float, num_classes)
     if image_shape is not None:
         image_shape = tuple(image_shape)
     want_digest = expected_sha256 is not None

@@ -2,19 +2,30 @@
 training loop's own state (epoch, shuffling RNG, history, early-stopping
 bookkeeping), so that a run resumed in a fresh process continues bit for bit.
 
-File format (version 1): a ``numpy.savez`` archive read back with
+File format (version 2): a ``numpy.savez`` archive read back with
 ``allow_pickle=False``: ``meta``, a 0-d unicode array of JSON (format, version,
 the model's architecture, the optimizer's class, param groups, scalar state and
-step counts, the scheduler's state, the loop's state); ``model/weights`` (the
-flat parameter buffer); ``optimizer/<param index>/<state name>`` (state arrays);
-``training/best_weights`` when early stopping keeps one. The file is written
-atomically: a crash mid-write leaves the previous checkpoint as it was.
+step counts, the scheduler's state, the loop's state, and for every array its
+dtype, shape and SHA-256); ``digest``, the SHA-256 of ``meta``'s text;
+``model/weights`` (the flat parameter buffer);
+``optimizer/<param index>/<state name>`` (state arrays); ``training/best_weights``
+when early stopping keeps one. The file is written atomically: a crash mid-write
+leaves the previous checkpoint as it was.
+
+Loading checks the file's own content before anything is applied (the zip's CRCs
+cover each member's bytes, not which members there are): the digest of ``meta``,
+the set of arrays, and every array's dtype, shape and digest; then the model,
+the optimizer and the scheduler are restored together, or none of them is.
+Version 1 files (no digests) still load, without that integrity check.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import struct
 import zipfile
+import zlib
 from collections import Counter
 from pathlib import Path
 
@@ -25,7 +36,8 @@ from ..nn import Sequential
 from ..optim import Optimizer
 
 FORMAT = "pyoptim.train.checkpoint"
-VERSION = 1
+VERSION = 2
+READABLE_VERSIONS = (1, 2)
 
 
 class CheckpointError(ValueError):
@@ -54,6 +66,7 @@ def save_checkpoint(path, *, model: Sequential, optimizer: Optimizer, scheduler=
         arrays["training/best_weights"] = best_weights
     meta = {
         "format": FORMAT, "version": VERSION, "model": model.config(),
+        "arrays": {name: _describe(array) for name, array in arrays.items()},
         "optimizer": {"class": type(optimizer).__name__, "param_groups": _encode(state["param_groups"]),
                       "state": scalars, "skipped_steps": state["skipped_steps"]},
         "scheduler": None if scheduler is None else {"class": type(scheduler).__name__,
@@ -61,8 +74,9 @@ def save_checkpoint(path, *, model: Sequential, optimizer: Optimizer, scheduler=
         "training": _encode(training or {}),
     }
     text = json.dumps(meta)
+    digest = hashlib.sha256(text.encode()).hexdigest()
     with atomic_output(Path(path)) as out:
-        np.savez(out.stream, allow_pickle=False, meta=np.array(text), **arrays)
+        np.savez(out.stream, allow_pickle=False, meta=np.array(text), digest=np.array(digest), **arrays)
 
 
 def load_checkpoint(path, *, model: Sequential, optimizer: Optimizer, scheduler=None) -> dict:
@@ -71,38 +85,72 @@ def load_checkpoint(path, *, model: Sequential, optimizer: Optimizer, scheduler=
     is changed and a CheckpointError names the file and the problem."""
     path = Path(path)
     meta, arrays = _read(path)
-    if meta.get("format") != FORMAT or meta.get("version") != VERSION:
-        raise CheckpointError(path, f"not a pyoptim checkpoint of version {VERSION}")
+    try:
+        plan = _restoration(path, meta, arrays, model, optimizer, scheduler)
+    except CheckpointError:
+        raise
+    except (TypeError, ValueError, KeyError, AttributeError, IndexError) as e:
+        raise CheckpointError(path, f"inconsistent checkpoint ({type(e).__name__}: {e})") from None
+    optimizer_state, weights, scheduler_state, training = plan
+    # Restored together: if a part refuses its state, the parts already restored go back.
+    before = (optimizer.state_dict(), model.get_weights().copy(),
+              None if scheduler is None else scheduler.state_dict())
+    try:
+        optimizer.load_state_dict(optimizer_state)
+        model.set_weights(weights)
+        if scheduler is not None:
+            scheduler.load_state_dict(scheduler_state)
+    except (TypeError, ValueError, KeyError) as e:
+        optimizer.load_state_dict(before[0])
+        model.set_weights(before[1])
+        if scheduler is not None:
+            scheduler.load_state_dict(before[2])
+        raise CheckpointError(path, f"cannot be restored ({type(e).__name__}: {e})") from None
+    return training
+
+
+def _restoration(path: Path, meta: dict, arrays: dict, model, optimizer, scheduler) -> tuple:
+    """What load_checkpoint applies: (optimizer state_dict, weights, scheduler state, loop state)."""
+    if meta.get("format") != FORMAT or meta.get("version") not in READABLE_VERSIONS:
+        raise CheckpointError(path, f"not a pyoptim checkpoint of version {' or '.join(map(str, READABLE_VERSIONS))}")
     if meta["model"] != model.config():
         raise CheckpointError(path, "it was saved for another model architecture")
     weights = arrays.get("model/weights")
     if weights is None or weights.shape != model.flat.params.shape or weights.dtype != model.dtype:
         raise CheckpointError(path, "model/weights is missing or has the wrong shape or dtype")
     opt_meta = meta["optimizer"]
-    if opt_meta["class"] != type(optimizer).__name__:
-        raise CheckpointError(path, f"it was saved for {opt_meta['class']}, not {type(optimizer).__name__}")
+    if not isinstance(opt_meta, dict) or opt_meta.get("class") != type(optimizer).__name__:
+        saved = opt_meta.get("class") if isinstance(opt_meta, dict) else opt_meta
+        raise CheckpointError(path, f"it was saved for {saved}, not {type(optimizer).__name__}")
     state = {int(i): dict(entry) for i, entry in opt_meta["state"].items()}
     for key, value in arrays.items():
         if key.startswith("optimizer/"):
-            _, index, name = key.split("/", 2)
-            state.setdefault(int(index), {})[name] = value
+            parts = key.split("/")
+            if len(parts) != 3 or not parts[1].isdigit() or not parts[2]:
+                raise CheckpointError(path, f"malformed array name {key!r}")
+            state.setdefault(int(parts[1]), {})[parts[2]] = value
+        elif key not in ("model/weights", "training/best_weights"):
+            raise CheckpointError(path, f"unexpected array {key!r}")
     sched_meta = meta["scheduler"]
     if (sched_meta is None) != (scheduler is None) or (
             scheduler is not None and sched_meta["class"] != type(scheduler).__name__):
         saved = "no scheduler" if sched_meta is None else sched_meta["class"]
         raise CheckpointError(path, f"its schedule ({saved}) does not match {type(scheduler).__name__}")
-    try:
-        optimizer.load_state_dict({"state": state, "param_groups": _decode(opt_meta["param_groups"]),
-                                   "skipped_steps": opt_meta["skipped_steps"]})
-    except (TypeError, ValueError) as e:
-        raise CheckpointError(path, f"optimizer state: {e}") from None
-    model.set_weights(weights)
-    if scheduler is not None:
-        scheduler.load_state_dict(_decode(sched_meta["state"]))
+    optimizer_state = {"state": state, "param_groups": _decode(opt_meta["param_groups"]),
+                       "skipped_steps": opt_meta["skipped_steps"]}
+    scheduler_state = None if scheduler is None else _decode(sched_meta["state"])
     training = _decode(meta["training"])
+    if not isinstance(training, dict):
+        raise CheckpointError(path, "the training loop's state is not a JSON object")
     if "training/best_weights" in arrays:
         training["best_weights"] = arrays["training/best_weights"]
-    return training
+    return optimizer_state, weights, scheduler_state, training
+
+
+def _describe(array: np.ndarray) -> dict:
+    """What the integrity check compares: dtype, shape and the SHA-256 of the bytes."""
+    data = np.ascontiguousarray(array)
+    return {"dtype": data.dtype.str, "shape": list(data.shape), "sha256": hashlib.sha256(data.tobytes()).hexdigest()}
 
 
 def _read(path: Path) -> tuple:
@@ -111,14 +159,32 @@ def _read(path: Path) -> tuple:
     try:
         with np.load(path, allow_pickle=False) as archive:
             arrays = {name: archive[name] for name in archive.files}
-        meta = json.loads(str(arrays.pop("meta")))
+        text = str(arrays.pop("meta"))
+        digest = arrays.pop("digest", None)
+        meta = json.loads(text)
         if not isinstance(meta, dict):
             raise ValueError("meta is not a JSON object")
         for key in ("model", "optimizer", "scheduler", "training"):
             meta[key]  # noqa: B018 (presence check)
-    except (OSError, EOFError, ValueError, KeyError, TypeError, zipfile.BadZipFile) as e:
+    except (OSError, EOFError, ValueError, KeyError, TypeError, zipfile.BadZipFile, NotImplementedError,
+            RuntimeError, zlib.error, struct.error, UnicodeDecodeError, IndexError, OverflowError) as e:
         raise CheckpointError(path, f"unreadable or truncated checkpoint ({type(e).__name__}: {e})") from None
+    if meta.get("version") != 1:  # version 2 on: the file's content checks itself
+        _verify(path, text, digest, meta, arrays)
     return meta, arrays
+
+
+def _verify(path: Path, text: str, digest, meta: dict, arrays: dict) -> None:
+    if digest is None or str(digest) != hashlib.sha256(text.encode()).hexdigest():
+        raise CheckpointError(path, "integrity check failed: meta does not match its digest")
+    declared = meta.get("arrays")
+    if not isinstance(declared, dict) or set(declared) != set(arrays):
+        names = sorted(declared) if isinstance(declared, dict) else declared
+        raise CheckpointError(path, f"integrity check failed: the archive holds {sorted(arrays)}, "
+                                    f"its meta lists {names}")
+    for name, array in arrays.items():
+        if _describe(array) != declared[name]:
+            raise CheckpointError(path, f"integrity check failed: {name!r} does not match its digest")
 
 
 # JSON keeps lists and string keys only; tag the rest so that it comes back as it was.
