@@ -57,8 +57,9 @@ def real(name: str, value, *, min=None, min_open=False, max=None, max_open=False
         raise refused(name, f"expected a real number, got {type(value).__name__} {value!r}")
     try:
         x = float(value)
-    except OverflowError:  # an int beyond any float (10**400)
-        raise InvalidValue(name, f"expected a finite number, got an integer of {int(value).bit_length()} bits") from None
+    except OverflowError:  # an integer beyond any float (10**400)
+        digits = len(str(value).lstrip("-"))
+        raise InvalidValue(name, f"expected a finite number, got an integer of {digits} digits") from None
     low_ok = min is None or (x > min if min_open else x >= min)
     high_ok = max is None or (x < max if max_open else x <= max)
     if math.isnan(x) or not (low_ok and high_ok):
