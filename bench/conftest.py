@@ -1,7 +1,6 @@
 """Benchmarks: run on purpose (``python bench/report.py``, or
 ``python -m pytest bench -m benchmark``); never pass/fail on time."""
 
-import os
 from pathlib import Path
 
 import pytest
@@ -41,9 +40,14 @@ def pytest_benchmark_update_machine_info(config, machine_info):
 
 @pytest.fixture(scope="session")
 def mnist_dir() -> Path:
-    """The real MNIST files beside the repository (shared/data/mnist) or $PYOPTIM_TEST_MNIST_DIR."""
-    override = os.environ.get("PYOPTIM_TEST_MNIST_DIR")
-    directory = Path(override) if override else Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
-    if not directory.is_dir():
-        pytest.skip(f"MNIST not found at {directory}; set PYOPTIM_TEST_MNIST_DIR")
+    """The real MNIST files, found as the tests find them (tests/conftest.py)."""
+    import importlib.util
+
+    repository = Path(__file__).resolve().parents[1]
+    spec = importlib.util.spec_from_file_location("pyoptim_tests_conftest", repository / "tests" / "conftest.py")
+    tests_conftest = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tests_conftest)
+    directory = tests_conftest.find_test_mnist(repository)
+    if directory is None:
+        pytest.skip("MNIST not found; set PYOPTIM_TEST_MNIST_DIR")
     return directory

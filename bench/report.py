@@ -84,7 +84,7 @@ def numpy_allocator_probe() -> dict:
     result = {}
     for label, keep in ALLOCATORS.items():
         out = subprocess.run([sys.executable, "-c", NUMPY_ALLOCATOR_PROBE.format(bench=str(HERE))],
-                             capture_output=True, text=True, check=True, env=benchmark_env(keep))
+                             capture_output=True, text=True, check=True, env=benchmark_env(keep), cwd=HERE)
         result[label] = json.loads(out.stdout)
     return result
 
@@ -96,7 +96,10 @@ def run_suite(json_path: Path, selection: str | None) -> None:
            "--benchmark-disable-gc"]
     if selection:
         cmd += ["-k", selection]
-    subprocess.run(cmd, check=True, env=env, cwd=HERE.parent)
+    # From bench/, not the repository root: Python puts the working directory first on
+    # sys.path, and the source tree's pyoptim (without its compiled _core) would then
+    # shadow the installed one after a plain `pip install .`.
+    subprocess.run(cmd, check=True, env=env, cwd=HERE)
 
 
 def load(json_path: Path):
@@ -532,8 +535,8 @@ def main(argv=None) -> int:
     parser.add_argument("--out", type=Path, default=HERE / "RESULTS.md")
     args = parser.parse_args(argv)
     json_path = args.json
-    if json_path is None:
-        json_path = HERE / ".results" / "bench.json"
+    if json_path is None:  # the run's JSON beside the report (bench/.results/ for the real one)
+        json_path = HERE / ".results" / "bench.json" if args.out == HERE / "RESULTS.md" else args.out.with_suffix(".json")
         json_path.parent.mkdir(exist_ok=True)
         run_suite(json_path, args.selection)
         json_path.with_suffix(".probe.json").write_text(json.dumps(numpy_allocator_probe()))

@@ -10,10 +10,6 @@ from typing import NamedTuple
 
 import pytest
 
-MNIST_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
-               "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
-
-
 MARKERS = {
     "slow": "long-running tests (run with -m slow)",
     "network": "reaches the internet (PyPI); runs only with PYOPTIM_NETWORK_TESTS=1",
@@ -27,17 +23,25 @@ def pytest_configure(config: pytest.Config) -> None:
             config.addinivalue_line("markers", f"{name}: {description}")
 
 
+def find_test_mnist(repository: Path) -> Path | None:
+    """The real MNIST IDX files for tests and benchmarks, never downloaded:
+    ``$PYOPTIM_TEST_MNIST_DIR``, else ``shared/data/mnist`` beside the repository (its
+    CI's copy), else where ``pyoptim compare`` put them on this machine
+    (``$PYOPTIM_DATA_DIR`` or the user cache: pyoptim.datasets.find_mnist)."""
+    from pyoptim.datasets import find_mnist
+
+    override = os.environ.get("PYOPTIM_TEST_MNIST_DIR")
+    if override:
+        return find_mnist(override)
+    return find_mnist(repository.parent / "shared" / "data" / "mnist") or find_mnist()
+
+
 @pytest.fixture(scope="session")
 def mnist_dir() -> Path:
-    """The real MNIST IDX files, never downloaded by tests: ``shared/data/mnist``
-    beside the repository, or ``$PYOPTIM_TEST_MNIST_DIR``."""
-    override = os.environ.get("PYOPTIM_TEST_MNIST_DIR")
-    directory = Path(override) if override else Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
-    missing = [name for name in MNIST_FILES
-               if not (directory / name).is_file() and not (directory / f"{name}.gz").is_file()]
-    if missing:
-        pytest.skip(f"MNIST test data not found: {directory} lacks {', '.join(missing)} (raw or .gz); "
-                    "set PYOPTIM_TEST_MNIST_DIR to a directory holding the four IDX files")
+    directory = find_test_mnist(Path(__file__).resolve().parents[1])
+    if directory is None:
+        pytest.skip("MNIST test data not found: not in $PYOPTIM_TEST_MNIST_DIR, ../shared/data/mnist, "
+                    "$PYOPTIM_DATA_DIR or the user cache (pyoptim compare puts it there)")
     return directory
 
 

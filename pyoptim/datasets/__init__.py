@@ -14,8 +14,8 @@ from .dataset import IDX_DATASET_FILES, Dataset, load_idx_dataset
 from .errors import DatasetError, DownloadError
 from .idx import idx_bytes, load_idx, save_idx
 from .locations import DATA_DIR_ENV, user_cache_dir
-from .mnist import MNIST_MIRRORS, MNIST_SHA256, download_mnist, load_mnist, mnist_cache_dir
+from .mnist import MNIST_MIRRORS, MNIST_SHA256, download_mnist, find_mnist, load_mnist, mnist_cache_dir
 
 __all__ = ["load_mnist", "download_mnist", "load_idx_dataset", "load_idx", "save_idx", "idx_bytes",
-           "Dataset", "DatasetError", "DownloadError", "mnist_cache_dir", "user_cache_dir",
+           "Dataset", "DatasetError", "DownloadError", "find_mnist", "mnist_cache_dir", "user_cache_dir",
            "MNIST_SHA256", "MNIST_MIRRORS", "IDX_DATASET_FILES", "DATA_DIR_ENV"]

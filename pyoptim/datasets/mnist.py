@@ -46,6 +46,16 @@ _NOT_MNIST_HINT = ("; the file is corrupt or another dataset: delete it to downl
                    "or read other IDX datasets with load_idx_dataset()")
 
 
+def find_mnist(data_dir: Optional[PathLike] = None) -> Optional[Path]:
+    """The first directory where :func:`load_mnist` would find all four MNIST files
+    (``data_dir``, ``$PYOPTIM_DATA_DIR``, the user cache, in that order), or None:
+    nothing is downloaded or read beyond the names."""
+    for location in search_locations(data_dir, "mnist"):
+        if location.directory.is_dir() and not missing_idx_files(location.directory):
+            return location.directory
+    return None
+
+
 def mnist_cache_dir() -> Path:
     """Where MNIST is cached when no other directory is given: ``<user cache>/mnist``,
     e.g. ``~/.cache/pyoptim/mnist`` on Linux (see :func:`user_cache_dir`)."""
