@@ -8,8 +8,10 @@
 # Compile with language="c++", -std=c++17 and include_dirs=[pyoptim.get_include()].
 # `options` holds the rule's options in the order of pyoptim._core.RULES[rule]["options"];
 # `state` points to the rule's state arrays in the order of RULES[rule]["state"]
-# (NULL where unused). A rule with scalar state (NAdam's mu_product: RULES[rule]["scalars"]
-# gives the names and initial values) takes it in `scalars`, advanced in place by the step.
+# (NULL where unused). A rule with scalar state (NAdam's mu_product, ASGD's eta and mu:
+# RULES[rule]["scalars"] names them, pyoptim._core.initial_scalars(rule, options) gives
+# their values before a first step) keeps it in `scalars`, advanced in place by the step;
+# without `scalars` every step starts from those initial values.
 # The kernels allocate nothing and take no lock.
 
 from libc.stdint cimport int64_t
@@ -38,5 +40,7 @@ cdef extern from "pyoptim/pyoptim.hpp" namespace "pyoptim" nogil:
 
     void step_one[R, T](const double* options, int64_t step, T* param, const T* grad, T** state,
                         size_t n, int threads)
+    void step_one[R, T](const double* options, int64_t step, T* param, const T* grad, T** state,
+                        size_t n, int threads, double* scalars)
     void step_one[R, T](const double* options, int64_t step, T* param, const T* grad, T** state,
                         size_t n, int threads, double* scalars)

@@ -10,9 +10,10 @@ and ``step`` (counting from 1) for the rules that need it::
 State arrays come after ``grad`` in the order of ``state_names(rule)`` and
 may be passed by name; an unused one may be omitted. A rule that treats its
 first step specially (SGD's momentum buffer) does so when ``step == 1``.
-A rule with per-step scalar state (NAdam's ``mu_product``) takes it as a
-keyword argument (default: its value before the first step) and returns the
-new values as a dict; the others return None. Every argument is checked as
+A rule with per-step scalar state (NAdam's ``mu_product``, ASGD's ``eta`` and
+``mu``) takes it as keyword arguments (default None: the values before a first
+step, which the rule derives from the options) and returns the new values as a
+dict; the others return None. Every argument is checked as
 the optimizer classes check it.
 """
 
@@ -51,13 +52,15 @@ def _functional(cls):
         step = _checks.integer("step", step, min=1, type_error=False)
         group = {**defaults, **kwargs}
         cls.check_hyper(group)
-        scalars = {**cls.initial_scalars(), **given_scalars}
+        fresh = frozenset(state_names) if step == 1 else frozenset()
+        options = cls.kernel_option_values(group, StepContext(int(step), fresh))
+        scalars = cls.initial_scalars(options)
         for key, value in given_scalars.items():
+            if value is None:
+                continue
             scalars[key] = _checks.real(key, value)
             if not math.isfinite(scalars[key]):
                 raise ValueError(f"{key}: expected a finite number, got {value!r}")
-        fresh = frozenset(state_names) if step == 1 else frozenset()
-        options = cls.kernel_option_values(group, StepContext(int(step), fresh))
         plan = _core.StepPlan(rule, [(param, grad) + tuple(arrays.get(n) for n in state_names)])
         plan.scalars = tuple(scalars.values())
         plan.step(options, int(step))
@@ -68,8 +71,7 @@ def _functional(cls):
     params += [inspect.Parameter(s, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None)
                for s in state_names]
     params.append(inspect.Parameter("step", inspect.Parameter.KEYWORD_ONLY))
-    params += [inspect.Parameter(k, inspect.Parameter.KEYWORD_ONLY, default=v)
-               for k, v in cls.initial_scalars().items()]
+    params += [inspect.Parameter(k, inspect.Parameter.KEYWORD_ONLY, default=None) for k in cls.scalar_state]
     params += [inspect.Parameter(k, inspect.Parameter.KEYWORD_ONLY, default=v) for k, v in defaults.items()]
     step_fn.__signature__ = inspect.Signature(params)
     step_fn.__name__ = step_fn.__qualname__ = name

@@ -453,10 +453,12 @@ def _new_state(opt: PyoptimTorchOptimizer, p: torch.Tensor, group: dict, used) -
     entry: dict = {}
     if opt.step_key:
         entry[opt.step_key] = torch.tensor(0.0, dtype=_scalar_dtype())
-    for k, v in cls.initial_scalars().items():
-        entry[k] = torch.tensor(float(v), dtype=_scalar_dtype())
-    if used is None:
-        used = _core.states_used(cls.rule, KernelOptions(cls).values(group, 1, frozenset()))
+    if cls.scalar_state or used is None:
+        options = KernelOptions(cls).values(group, 1, frozenset())
+        for k, v in cls.initial_scalars(options).items():
+            entry[k] = torch.tensor(float(v), dtype=_scalar_dtype())
+        if used is None:
+            used = _core.states_used(cls.rule, options)
     for name, needed in zip(_core.RULES[cls.rule]["state"], used):
         if needed:
             entry[name] = _new_array(opt, p, name, group)

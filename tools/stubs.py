@@ -99,7 +99,7 @@ def kernels_stub() -> str:
         annotations.update({p.name: "_Array | None" for p in params[2:]
                             if p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD})
         annotations["step"] = "int"
-        annotations.update({k: "float" for k in cls.scalar_state})
+        annotations.update({k: "float | None" for k in cls.scalar_state})
         returns = "dict[str, float]" if cls.scalar_state else "None"
         lines.append(f"def {fn.__name__}({signature(params, annotations)}) -> {returns}: ...")
     lines += ["", f"__all__ = {['state_names', *[c.__name__.lower() + '_step' for c in classes()]]!r}", ""]

@@ -19,9 +19,8 @@ struct Scalars {
     if constexpr (count > 0) return Rule::scalar_names;
     return nullptr;
   }
-  static const double* initial() {
-    if constexpr (count > 0) return Rule::scalar_initial;
-    return nullptr;
+  static void initial(const double* options, double* scalars) {
+    if constexpr (count > 0) Rule::initial_scalars(options, scalars);
   }
   template <class S>
   static void advance(const double* options, std::int64_t step, S* scalars) {
@@ -34,8 +33,8 @@ struct Scalars {
 const RuleInfo kRules[kRuleCount] = {
 #define PYOPTIM_RULE_INFO(Rule)                                                                              \
   {Rule::name, #Rule, Rule::n_options, Rule::option_names, Rule::n_state, Rule::state_names, &Rule::uses_state,   \
-   Scalars<Rule>::count, Scalars<Rule>::names(), Scalars<Rule>::initial(), &Scalars<Rule>::advance<double>, \
-   &Scalars<Rule>::advance<float>},
+   Scalars<Rule>::count, Scalars<Rule>::names(), &Scalars<Rule>::initial, &Scalars<Rule>::advance<double>,  \
+   &Scalars<Rule>::advance<float>, rule_scalars<Rule>::advance_after_update},
     PYOPTIM_FOR_EACH_RULE(PYOPTIM_RULE_INFO)
 #undef PYOPTIM_RULE_INFO
 };

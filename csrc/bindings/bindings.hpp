@@ -10,6 +10,7 @@
 #include <atomic>
 #include <cstdint>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "dispatch.hpp"
@@ -27,17 +28,38 @@ struct RuleInfo {
   int n_state;
   const char* const* state_names;
   bool (*uses_state)(const double* options, int state);
-  // Scalar state (see rule_scalars in common.hpp): names, initial values, and
-  // the advance before a step, in double and in float.
+  // Scalar state (see rule_scalars in common.hpp): names, the values before a
+  // first step, the advance (in double and in float), and whether the step
+  // uses the values after the advance (false) or before it (true).
   int n_scalars;
   const char* const* scalar_names;
-  const double* scalar_initial;
+  void (*initial_scalars)(const double* options, double* scalars);
   void (*advance_f64)(const double* options, std::int64_t step, double* scalars);
   void (*advance_f32)(const double* options, std::int64_t step, float* scalars);
+  bool scalars_after;
 };
 
 // The most scalars any rule keeps per parameter.
 constexpr int kMaxScalars = 2;
+
+// Runs update(used) for a step of `rule` with the scalar state `kept`,
+// advancing it before or after the update as the rule says (the run-time twin
+// of with_scalars in common.hpp).
+template <class S, class Update>
+void with_scalars(const RuleInfo& rule, const double* options, std::int64_t step, S* kept, Update&& update) {
+  static_assert(std::is_same_v<S, double> || std::is_same_v<S, float>, "scalars are kept in float or double");
+  auto advance = [&] {
+    if constexpr (std::is_same_v<S, double>)
+      rule.advance_f64(options, step, kept);
+    else
+      rule.advance_f32(options, step, kept);
+  };
+  double used[kMaxScalars] = {};
+  if (!rule.scalars_after) advance();
+  for (int k = 0; k < rule.n_scalars; ++k) used[k] = double(kept[k]);
+  update(static_cast<const double*>(used));
+  if (rule.scalars_after) advance();
+}
 
 // Every rule, in PYOPTIM_FOR_EACH_RULE order (the kernel table's order).
 extern const RuleInfo kRules[kRuleCount];

@@ -97,9 +97,7 @@ PYBIND11_MODULE(_core, m) {
     info["type"] = r.type;
     info["options"] = py::tuple(py::cast(std::vector<std::string>(r.option_names, r.option_names + r.n_options)));
     info["state"] = py::tuple(py::cast(std::vector<std::string>(r.state_names, r.state_names + r.n_state)));
-    py::dict scalars;  // name -> initial value, in order
-    for (int k = 0; k < r.n_scalars; ++k) scalars[r.scalar_names[k]] = r.scalar_initial[k];
-    info["scalars"] = scalars;
+    info["scalars"] = py::tuple(py::cast(std::vector<std::string>(r.scalar_names, r.scalar_names + r.n_scalars)));
     rules[r.name] = info;
   }
   m.attr("RULES") = rules;
@@ -124,6 +122,17 @@ PYBIND11_MODULE(_core, m) {
 #endif
   m.attr("BUILD") = build;
 
+  m.def("initial_scalars", [](const std::string& rule_name, py::handle options) {
+        const RuleInfo& rule = kRules[rule_index(rule_name)];
+        double opts[kMaxOptions], scalars[kMaxScalars] = {};
+        read_options(rule, options, opts);
+        rule.initial_scalars(opts, scalars);
+        py::tuple out(std::size_t(rule.n_scalars));
+        for (int k = 0; k < rule.n_scalars; ++k) out[std::size_t(k)] = py::float_(scalars[k]);
+        return out;
+      },
+      py::arg("rule"), py::arg("options"),
+      "The values of the rule's scalar state (RULES[rule]['scalars'] order) before a first step.");
   m.def("states_used", [](const std::string& rule_name, py::handle options) {
         const RuleInfo& rule = kRules[rule_index(rule_name)];
         double opts[kMaxOptions];

@@ -14,7 +14,6 @@ class StepPlan {
  public:
   StepPlan(const std::string& rule_name, py::sequence tensors) : rule_(rule_index(rule_name)) {
     const RuleInfo& rule = kRules[rule_];
-    for (int k = 0; k < rule.n_scalars; ++k) scalars_[k] = rule.scalar_initial[k];
     std::vector<Span> spans;
     for (int k = 0; k < rule.n_state; ++k) has_state_[k] = true;
     const std::size_t count = tensors.size();
@@ -64,13 +63,13 @@ class StepPlan {
     check_states_present(rule, opts, has_state_, size() > 0);
     check_unmoved();
     Exclusive running(busy_);
-    double advanced[kMaxScalars] = {scalars_[0], scalars_[1]};
-    rule.advance_f64(opts, step, advanced);
-    run_rule(rule_, opts, step, f32_, f64_, clip, advanced);
-    for (int k = 0; k < rule.n_scalars; ++k) scalars_[k] = advanced[k];
+    double kept[kMaxScalars] = {scalars_[0], scalars_[1]};
+    with_scalars(rule, opts, step, kept, [&](const double* used) { run_rule(rule_, opts, step, f32_, f64_, clip, used); });
+    for (int k = 0; k < rule.n_scalars; ++k) scalars_[k] = kept[k];
   }
 
-  // The rule's scalar state after the last step (its initial values before any).
+  // The rule's scalar state after the last step (zeros until set: the optimizer
+  // sets the values before a first step, which may depend on the options).
   py::tuple scalars() const {
     const RuleInfo& rule = kRules[rule_];
     py::tuple out(std::size_t(rule.n_scalars));

@@ -524,17 +524,19 @@ class TorchPlan {
     const RuleInfo& rule = kRules[rule_];
     // The scalar state advances in the precision its tensors keep, as torch does.
     double scalars[kMaxScalars] = {p.scalars[0], p.scalars[1]};
+    auto update = [&](const double* used) {
+      f32_.clear();
+      f64_.clear();
+      for (std::size_t i : p.slots) add_ref(slots_[i], /*stage_param=*/true);
+      run_rule(rule_, opts, step, f32_, f64_, clip, used);
+    };
     if (p.scalars_f64) {
-      rule.advance_f64(opts, step, scalars);
+      with_scalars(rule, opts, step, scalars, update);
     } else {
       float narrow[kMaxScalars] = {float(scalars[0]), float(scalars[1])};
-      rule.advance_f32(opts, step, narrow);
+      with_scalars(rule, opts, step, narrow, update);
       for (int k = 0; k < kMaxScalars; ++k) scalars[k] = double(narrow[k]);
     }
-    f32_.clear();
-    f64_.clear();
-    for (std::size_t i : p.slots) add_ref(slots_[i], /*stage_param=*/true);
-    run_rule(rule_, opts, step, f32_, f64_, clip, scalars);
     for (std::size_t i : p.slots) {
       Slot& s = slots_[i];
       if (s.layout == ParamLayout::strided) scatter_param(s);

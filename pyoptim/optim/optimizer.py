@@ -39,6 +39,9 @@ class _GroupRun:
     plan: Any = None  # _core.StepPlan over the group's tensors
     fresh: frozenset = _NOTHING_FRESH  # state arrays not yet stepped
     ready: tuple = ()  # the options of a steady step (nothing fresh)
+    # The plan's scalar state still waits for its values before a first step,
+    # which the rule derives from the options that step uses (ASGD's eta = lr).
+    scalars_due: bool = True
 
     def options_for(self, group: dict, step: int) -> tuple:
         return self.options.values(group, step, self.fresh)
@@ -61,8 +64,9 @@ class Optimizer:
     rule: ClassVar[str]  # name of the kernel rule in pyoptim._core.RULES
     registry: ClassVar[dict] = {}  # every concrete optimizer class, by name
     # The kernel's scalar state, by name (NAdam's running product of momentum
-    # coefficients): advanced by the kernel driver, one set per group, saved in
-    # each param's state as torch does. From the rule's header (RULES[rule]["scalars"]).
+    # coefficients, ASGD's eta and mu): advanced once per step, one set per group,
+    # saved in each param's state as torch does. From the rule's header
+    # (RULES[rule]["scalars"]).
     scalar_state: ClassVar[tuple] = ()
     _default_hyper: ClassVar[dict]  # cache of default_hyper(), per class
 
@@ -104,9 +108,10 @@ class Optimizer:
         return tuple(float(options[name]) for name in _core.RULES[cls.rule]["options"])
 
     @classmethod
-    def initial_scalars(cls) -> dict:
-        """The scalar state before the first step, by name (see scalar_state)."""
-        return dict(_core.RULES[cls.rule]["scalars"])
+    def initial_scalars(cls, options: tuple) -> dict:
+        """The scalar state before a first step taken with kernel `options`, by name
+        (see scalar_state; the rule's header derives it)."""
+        return dict(zip(cls.scalar_state, _core.initial_scalars(cls.rule, options)))
 
     @classmethod
     def initial_value(cls, name: str, group: dict) -> float:
@@ -262,11 +267,13 @@ class Optimizer:
                 self._refresh(group, run)
             step = run.step + 1
             options = run.options_for(group, step)
+            if run.scalars_due:
+                run.plan.scalars = _core.initial_scalars(self.rule, options)
             if clipping:
                 run.plan.step(options, step, scale, policy.clip_value)
             else:
                 run.plan.step(options, step)
-            run.step, run.fresh = step, _NOTHING_FRESH
+            run.step, run.fresh, run.scalars_due = step, _NOTHING_FRESH, False
         if self._steady_keys is None or any(changed):
             for group, run in zip(self.param_groups, runs):
                 run.ready = run.options_for(group, run.step + 1)
@@ -289,11 +296,11 @@ class Optimizer:
         "param_groups": [{..hyperparameters.., "params": [index, ...]}]}``.
         """
         state = {}
-        for run in self._runs:
+        for group, run in zip(self.param_groups, self._runs):
             for i in run.indices:
                 entry = {k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in self.state[i].items()}
                 entry["step"] = run.step
-                entry.update(zip(self.scalar_state, run.plan.scalars))
+                entry.update(zip(self.scalar_state, self._scalars_of(group, run)))
                 state[i] = entry
         groups = [{**{k: v for k, v in g.items() if k != "params"}, "params": list(r.indices)}
                   for g, r in zip(self.param_groups, self._runs)]
@@ -374,7 +381,7 @@ class Optimizer:
                 raise ValueError(f"state_dict: param_groups[{gi}]'s params have different {self.scalar_state}")
             new_groups.append(candidate)
             new_steps.append(steps.pop() if steps else 0)
-            new_scalars.append(scalars.pop() if scalars else tuple(self.initial_scalars().values()))
+            new_scalars.append(scalars.pop() if scalars else None)
         extra = set(saved_state) - listed
         if extra:
             raise ValueError(f"state_dict: state has entries for no listed param: {sorted(map(repr, extra))}")
@@ -397,11 +404,19 @@ class Optimizer:
             run.fresh = frozenset(name for name in self._state_names
                                   if any(name in self.state[i] and (i, name) not in new_arrays for i in run.indices))
             run.plan = self._plan(group["params"], run.indices, self.state)
-            run.plan.scalars = new_scalars[gi]
+            run.scalars_due = new_scalars[gi] is None
+            if not run.scalars_due:
+                run.plan.scalars = new_scalars[gi]
             run.options.invalidate()
         self._steady_keys = None
 
     # ---- internals ---------------------------------------------------------
+
+    def _scalars_of(self, group: dict, run: _GroupRun) -> tuple:
+        """The group's scalar state (before a first step: what that step would start from)."""
+        if run.scalars_due:
+            return _core.initial_scalars(self.rule, run.options_for(group, run.step + 1))
+        return run.plan.scalars
 
     def _plan(self, pairs, indices, states):
         return _core.StepPlan(self.rule, [

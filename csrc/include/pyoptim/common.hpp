@@ -78,26 +78,53 @@ constexpr bool names_every(const char* const (&names)[N]) {
 }
 
 // Scalar state: a rule may keep a few numbers per parameter besides its state
-// arrays (NAdam's running product of momentum coefficients), which the driver
-// advances before each update. Such a rule declares n_scalars, scalar_names,
-// scalar_initial and advance_scalars<S>(options, step, scalars), and its
-// Step<T> takes the advanced scalars; rules without any declare nothing.
+// arrays (NAdam's running product of momentum coefficients, ASGD's eta and
+// mu), which the caller of the driver keeps and advances once per step. Such a
+// rule declares n_scalars, scalar_names, initial_scalars(options, scalars) and
+// advance_scalars<S>(options, step, scalars) (in the precision S they are
+// kept in), and its Step<T> takes the scalars the step uses: those after the
+// advance, or, if the rule declares advance_after_update = true (ASGD, whose
+// step uses the values the previous step left, as torch does), those before it.
+// Rules without scalars declare nothing.
 template <class Rule, class = void>
 struct rule_scalars {
   static constexpr int count = 0;
+  static constexpr bool advance_after_update = false;
 };
 template <class Rule>
 struct rule_scalars<Rule, std::void_t<decltype(Rule::n_scalars)>> {
   static constexpr int count = Rule::n_scalars;
+  template <class R, class = void>
+  struct after : std::false_type {};
+  template <class R>
+  struct after<R, std::void_t<decltype(R::advance_after_update)>> : std::bool_constant<R::advance_after_update> {};
+  static constexpr bool advance_after_update = after<Rule>::value;
 };
 
-// The per-step scalars of `Rule` for a step with the given (advanced) scalar state.
+// The per-step scalars of `Rule` for a step using the given scalar state.
 template <class Rule, class T>
 typename Rule::template Step<T> make_step(const double* options, std::int64_t step, const double* scalars) {
   if constexpr (rule_scalars<Rule>::count > 0)
     return typename Rule::template Step<T>(options, step, scalars);
   else
     return typename Rule::template Step<T>(options, step);
+}
+
+// Runs `update(used)` for step `step` with the scalar state `kept` (n values of
+// precision S): advances `kept` before or after the update, as the rule says,
+// and passes the values the step uses.
+template <class Rule, class S, class Update>
+void with_scalars(const double* options, std::int64_t step, S* kept, Update&& update) {
+  constexpr int n = rule_scalars<Rule>::count;
+  if constexpr (n == 0) {
+    update(static_cast<const double*>(nullptr));
+  } else {
+    double used[n];
+    if constexpr (!rule_scalars<Rule>::advance_after_update) Rule::template advance_scalars<S>(options, step, kept);
+    for (int k = 0; k < n; ++k) used[k] = double(kept[k]);
+    update(static_cast<const double*>(used));
+    if constexpr (rule_scalars<Rule>::advance_after_update) Rule::template advance_scalars<S>(options, step, kept);
+  }
 }
 
 // Linear interpolation a + w (b - a), evaluated as torch.lerp does (the

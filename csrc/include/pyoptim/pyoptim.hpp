@@ -14,9 +14,10 @@
 PYOPTIM_BEGIN_NAMESPACE
 
 // One step of `Rule` over a single contiguous array of n elements. A rule with
-// scalar state (NAdam's mu_product; pyoptim._core.RULES[rule]["scalars"] lists
-// them and their initial values) takes it in `scalars`, which the step advances
-// in place; the others ignore it.
+// scalar state (NAdam's mu_product, ASGD's eta and mu: pyoptim._core.RULES[rule]
+// ["scalars"] names them) keeps it in `scalars`, which the step advances in
+// place (null: the values before a first step, Rule::initial_scalars); the
+// others ignore it.
 template <class Rule, class T>
 inline void step_one(const double* options, std::int64_t step, T* param, const T* grad, T* const* state,
                      std::size_t n, int threads, double* scalars = nullptr) {
@@ -25,15 +26,16 @@ inline void step_one(const double* options, std::int64_t step, T* param, const T
   tensor.grad = grad;
   for (int k = 0; k < Rule::n_state; ++k) tensor.state[k] = state[k];
   tensor.size = n;
+  double initial[rule_scalars<Rule>::count > 0 ? rule_scalars<Rule>::count : 1];
   if constexpr (rule_scalars<Rule>::count > 0) {
-    double initial[rule_scalars<Rule>::count];
     if (!scalars) {
-      for (int k = 0; k < rule_scalars<Rule>::count; ++k) initial[k] = Rule::scalar_initial[k];
+      Rule::initial_scalars(options, initial);
       scalars = initial;
     }
-    Rule::advance_scalars(options, step, scalars);
   }
-  step_tensors<Rule, T>(options, step, &tensor, 1, threads, GradientClip{}, scalars);
+  with_scalars<Rule, double>(options, step, scalars, [&](const double* used) {
+    step_tensors<Rule, T>(options, step, &tensor, 1, threads, GradientClip{}, used);
+  });
 }
 
 PYOPTIM_END_NAMESPACE

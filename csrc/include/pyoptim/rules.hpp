@@ -35,14 +35,13 @@ PYOPTIM_BEGIN_NAMESPACE
 template <class Rule>
 constexpr bool scalars_named() {
   if constexpr (rule_scalars<Rule>::count > 0)
-    return std::size(Rule::scalar_names) == std::size_t(Rule::n_scalars) &&
-           std::size(Rule::scalar_initial) == std::size_t(Rule::n_scalars);
+    return std::size(Rule::scalar_names) == std::size_t(Rule::n_scalars);
   return true;
 }
 #define PYOPTIM_CHECK_NAMES(Rule)                                                                       \
   static_assert(names_every<Rule::Option>(Rule::option_names), #Rule ": option_names must name each Option"); \
   static_assert(std::size(Rule::state_names) == std::size_t(Rule::n_state), #Rule ": state_names must name each State"); \
-  static_assert(scalars_named<Rule>(), #Rule ": scalar_names and scalar_initial must cover each Scalar");
+  static_assert(scalars_named<Rule>(), #Rule ": scalar_names must name each Scalar");
 PYOPTIM_FOR_EACH_RULE(PYOPTIM_CHECK_NAMES)
 #undef PYOPTIM_CHECK_NAMES
 

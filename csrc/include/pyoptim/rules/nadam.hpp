@@ -28,7 +28,7 @@ struct NAdam {
   // parameter (torch keeps it as a 0-d tensor in the parameter's state).
   enum Scalar : int { mu_product, n_scalars };
   static constexpr const char* scalar_names[] = {"mu_product"};
-  static constexpr double scalar_initial[] = {1.0};
+  static void initial_scalars(const double*, double* scalars) { scalars[mu_product] = 1.0; }
 
   // Dozat's momentum schedule: mu_t = beta1 (1 - 0.96^(t psi) / 2).
   static double momentum_coefficient(Options<Option> o, std::int64_t step) {
