@@ -36,6 +36,10 @@ cdef extern from "pyoptim/pyoptim.hpp" namespace "pyoptim" nogil:
         pass
     cdef cppclass Lion:
         pass
+    cdef cppclass Rprop:
+        pass
+    cdef cppclass ASGD:
+        pass
     # end of rules
 
     void step_one[R, T](const double* options, int64_t step, T* param, const T* grad, T** state,

@@ -267,6 +267,7 @@ class _Slot:
     step_float64: bool
     scalars: tuple  # data pointers of the scalar state tensors
     scalars_float64: bool  # they hold float64 (else float32)
+    scalars_advance_float64: bool  # they advance in float64 (else float32; see _advance_dtype)
     fresh: int  # bit k: state k was just created
 
 
@@ -441,10 +442,19 @@ def _inspect(opt: PyoptimTorchOptimizer, p: torch.Tensor, group: dict, used: tup
         scalars = [entry[k] for k in opt.rule_class.scalar_state]
         slot.scalars = tuple(s.data_ptr() for s in scalars)
         slot.scalars_float64 = bool(scalars) and scalars[0].dtype == torch.float64
+        slot.scalars_advance_float64 = bool(scalars) and _advance_dtype(opt, scalars[0]) == torch.float64
         slot.fresh = fresh
         return slot
 
     return change
+
+
+def _advance_dtype(opt: PyoptimTorchOptimizer, scalar: torch.Tensor) -> torch.dtype:
+    """The precision torch advances a rule's scalar state in: an accumulated value
+    (NAdam's mu_product *= mu) in its tensor's dtype; one recomputed from the step
+    count (ASGD's eta and mu) as a new tensor of the default dtype, then copied into
+    the state's (float64 after a load_state_dict cast it to a float64 parameter's)."""
+    return _scalar_dtype() if opt.rule_class.scalars_from_step else scalar.dtype
 
 
 def _new_state(opt: PyoptimTorchOptimizer, p: torch.Tensor, group: dict, used) -> dict:

@@ -15,6 +15,9 @@ class PyoptimTorchOptimizer(torch.optim.Optimizer):
     def last_grad_norm(self) -> float | None: ...
     def step(self, closure: Callable[[], Any] | None = None) -> Any: ...  # type: ignore[override]
 
+class ASGD(PyoptimTorchOptimizer):
+    def __init__(self, params: Any, lr: float = 0.01, lambd: float = 0.0001, alpha: float = 0.75, t0: float = 1000000.0, weight_decay: float = 0.0, *, maximize: bool = False, foreach: bool | None = None, differentiable: bool = False, capturable: bool = False) -> None: ...
+
 class Adadelta(PyoptimTorchOptimizer):
     def __init__(self, params: Any, lr: float = 1.0, rho: float = 0.9, eps: float = 1e-06, weight_decay: float = 0.0, *, maximize: bool = False, capturable: bool = False, foreach: bool | None = None, differentiable: bool = False) -> None: ...
 
@@ -42,7 +45,10 @@ class RAdam(PyoptimTorchOptimizer):
 class RMSprop(PyoptimTorchOptimizer):
     def __init__(self, params: Any, lr: float = 0.01, alpha: float = 0.99, eps: float = 1e-08, weight_decay: float = 0.0, momentum: float = 0.0, centered: bool = False, *, maximize: bool = False, eps_inside_sqrt: bool = False, capturable: bool = False, foreach: bool | None = None, differentiable: bool = False) -> None: ...
 
+class Rprop(PyoptimTorchOptimizer):
+    def __init__(self, params: Any, lr: float = 0.01, etas: tuple = (0.5, 1.2), step_sizes: tuple = (1e-06, 50), *, maximize: bool = False, foreach: bool | None = None, differentiable: bool = False, capturable: bool = False) -> None: ...
+
 class SGD(PyoptimTorchOptimizer):
     def __init__(self, params: Any, lr: float = 0.001, momentum: float = 0.0, dampening: float = 0.0, weight_decay: float = 0.0, nesterov: bool = False, *, maximize: bool = False, momentum_init: str = 'grad', classic_momentum: bool = False, foreach: bool | None = None, differentiable: bool = False, fused: bool | None = None) -> None: ...
 
-__all__ = ['PyoptimTorchOptimizer', 'Adadelta', 'Adagrad', 'Adam', 'AdamW', 'Adamax', 'Lion', 'NAdam', 'RAdam', 'RMSprop', 'SGD']
+__all__ = ['PyoptimTorchOptimizer', 'ASGD', 'Adadelta', 'Adagrad', 'Adam', 'AdamW', 'Adamax', 'Lion', 'NAdam', 'RAdam', 'RMSprop', 'Rprop', 'SGD']

@@ -50,6 +50,14 @@ CASES = {
         dict(lr=0.001, betas=(0.8, 0.95), weight_decay=0.1),
         dict(lr=0.001, maximize=True),
     ],
+    "Rprop": [
+        dict(lr=0.01, etas=(0.4, 1.3), step_sizes=(1e-4, 0.05)),  # both bounds reached
+        dict(lr=0.02, etas=(0.6, 1.1), maximize=True),
+    ],
+    "ASGD": [
+        dict(lr=0.02, lambd=0.01, alpha=0.6, t0=3, weight_decay=0.05),  # averaging from step 5 on
+        dict(lr=0.01, lambd=0.1, t0=0, maximize=True),
+    ],
 }
 
 

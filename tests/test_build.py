@@ -36,7 +36,8 @@ def functions():
 # C++ rule name -> the packed operations its update must contain.
 RULES = {"SGD": ["mul"], "Adam": ["mul", "sqrt", "div"], "Adagrad": ["mul", "sqrt", "div"],
          "RMSprop": ["mul", "sqrt", "div"], "Adadelta": ["mul", "sqrt", "div"], "NAdam": ["mul", "sqrt", "div"],
-         "RAdam": ["mul", "sqrt", "div"], "Adamax": ["mul", "div"], "Lion": ["mul"], "MemoryRoof": ["add"]}
+         "RAdam": ["mul", "sqrt", "div"], "Adamax": ["mul", "div"], "Lion": ["mul"],
+         "Rprop": ["mul", "sub"], "ASGD": ["mul", "add"], "MemoryRoof": ["add"]}
 
 
 def test_every_compiled_rule_is_checked():

@@ -343,7 +343,10 @@ def test_closure_is_called_and_its_loss_returned():
 # Out-of-range values per hyperparameter name, for every rule that has it.
 OUT_OF_RANGE = {"lr": -0.1, "eps": 0.0, "weight_decay": -0.1, "momentum": -0.5, "alpha": 1.5, "rho": -0.1,
                 "lr_decay": -1.0, "initial_accumulator_value": -1.0, "momentum_decay": -1.0,
-                "betas": (0.9, 1.0), "momentum_init": "ones", "dampening": float("nan")}
+                "betas": (0.9, 1.0), "momentum_init": "ones", "dampening": float("nan"), "lambd": -1.0, "t0": -1.0,
+                "etas": (1.0, 0.5), "step_sizes": (1.0, 0.5)}
+# Where a rule gives a name its own meaning (ASGD's alpha is an exponent).
+RULE_OUT_OF_RANGE = {"ASGD": {"alpha": -0.5}}
 
 
 @pytest.mark.parametrize("name", sorted(pyoptim.Optimizer.registry))
@@ -351,13 +354,14 @@ def test_every_hyperparameter_is_checked(name):
     cls = pyoptim.Optimizer.registry[name]
     pairs = make_pairs((5,))
     before = pairs[0][0].copy()
+    out_of_range = {**OUT_OF_RANGE, **RULE_OUT_OF_RANGE.get(name, {})}
     for key, default in cls.default_hyper().items():
         wrong_type = "x" if not isinstance(default, str) else 3
-        with pytest.raises(TypeError, match=key if key != "betas" else "betas"):
+        with pytest.raises(TypeError, match=key):
             cls(pairs, **{key: wrong_type})
-        if key in OUT_OF_RANGE:
+        if key in out_of_range:
             with pytest.raises(ValueError, match=key):
-                cls(pairs, **{key: OUT_OF_RANGE[key]})
+                cls(pairs, **{key: out_of_range[key]})
     opt = cls(pairs)
     opt.param_groups[0]["lr"] = -1.0
     with pytest.raises(ValueError, match="lr"):

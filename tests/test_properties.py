@@ -21,6 +21,9 @@ VALID = {
     "rho": st.floats(0.0, 1.0), "lr_decay": st.floats(0.0, 1.0), "initial_accumulator_value": st.floats(0.0, 1.0),
     "momentum_decay": st.floats(0.0, 0.1), "betas": st.tuples(unit, unit),
     "momentum_init": st.sampled_from(["grad", "zeros"]),
+    "etas": st.tuples(st.floats(0.01, 0.99), st.floats(1.01, 3.0)),
+    "step_sizes": st.tuples(st.floats(0.0, 1e-3), st.floats(1e-3, 100.0)),
+    "lambd": st.floats(0.0, 1.0), "t0": st.floats(0.0, 5.0),
 }
 # Invalid values and the exception they raise.
 INVALID = {
@@ -30,12 +33,21 @@ INVALID = {
     "lr_decay": st.floats(max_value=-1e-12), "initial_accumulator_value": st.floats(max_value=-1e-12),
     "momentum_decay": st.floats(max_value=-1e-12),
     "betas": st.tuples(st.floats(min_value=1.0), unit) | st.tuples(unit, st.floats(max_value=-1e-12)),
+    "etas": (st.tuples(st.floats(min_value=1.0), st.floats(1.01, 3.0))
+             | st.tuples(st.floats(0.01, 0.99), st.floats(max_value=1.0))),
+    "step_sizes": (st.tuples(st.floats(max_value=-1e-12), st.floats(0.0, 1.0))
+                   | st.tuples(st.floats(1.0, 2.0), st.floats(0.0, 0.999))),
+    "lambd": st.floats(max_value=-1e-12), "t0": st.floats(max_value=-1e-12),
 }
+# Where a rule gives a name its own meaning (ASGD's alpha is an exponent, not a decay rate).
+RULE_VALID = {"ASGD": {"alpha": st.floats(0.0, 2.0)}}
+RULE_INVALID = {"ASGD": {"alpha": st.floats(max_value=-1e-12)}}
 
 
 def hyper_strategy(name):
     defaults = pyoptim.Optimizer.registry[name].default_hyper()
-    fields = {k: (VALID[k] if k in VALID else st.booleans()) for k in defaults}
+    valid_values = {**VALID, **RULE_VALID.get(name, {})}
+    fields = {k: (valid_values[k] if k in valid_values else st.booleans()) for k in defaults}
     return st.fixed_dictionaries(fields)
 
 
@@ -79,8 +91,9 @@ def test_kernel_equals_reference(name, data, n, offset, dtype, steps, seed):
 @given(data=st.data())
 def test_out_of_range_hyperparameters_are_refused(name, data):
     cls = pyoptim.Optimizer.registry[name]
-    key = data.draw(st.sampled_from(sorted(k for k in cls.default_hyper() if k in INVALID)))
-    value = data.draw(INVALID[key])
+    invalid = {**INVALID, **RULE_INVALID.get(name, {})}
+    key = data.draw(st.sampled_from(sorted(k for k in cls.default_hyper() if k in invalid)))
+    value = data.draw(invalid[key])
     param, grad = np.ones(4), np.ones(4)
     with pytest.raises(ValueError, match=key):
         cls([(param, grad)], **{key: value})

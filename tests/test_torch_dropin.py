@@ -15,7 +15,7 @@ import pyoptim.torch as pt  # noqa: E402
 from torch.optim.optimizer import (register_optimizer_step_post_hook,  # noqa: E402
                                    register_optimizer_step_pre_hook)
 
-TWINS = ["SGD", "Adam", "AdamW", "Adagrad", "RMSprop", "Adadelta", "NAdam", "RAdam", "Adamax"]
+TWINS = ["SGD", "Adam", "AdamW", "Adagrad", "RMSprop", "Adadelta", "NAdam", "RAdam", "Adamax", "Rprop", "ASGD"]
 SHAPES = [(7,), (3, 5), (2, 1, 4), (0, 3), (1,)]
 
 
@@ -230,7 +230,7 @@ def test_state_dicts_load_across_and_step_on_identically(name, kwargs, saved_by)
 @pytest.mark.parametrize("name", TWINS)
 def test_older_state_dicts_load_with_defaults_filled_in(name):
     kwargs = {"momentum": 0.9} if name == "SGD" else {}
-    ours, _, opt, _ = train_pair(name, kwargs, shapes=[(3,), (2, 2)], steps=4)
+    ours, theirs, opt, ref = train_pair(name, kwargs, shapes=[(3,), (2, 2)], steps=4)
     old = copy.deepcopy(opt.state_dict())
     for group in old["param_groups"]:  # keys torch added over the years, and pyoptim's own
         for key in ("maximize", "foreach", "capturable", "differentiable", "fused", "decoupled_weight_decay",
@@ -246,13 +246,17 @@ def test_older_state_dicts_load_with_defaults_filled_in(name):
         assert set(group) >= set(opt.param_groups[0]) - {"param_names"}
     for entry in fresh.state.values():
         assert "step" not in entry or isinstance(entry["step"], torch.Tensor)
+    # torch's own twin, reloaded from its own state_dict: its load casts the state to the
+    # parameter's dtype (NAdam's mu_product, ASGD's eta and mu: float32 -> float64).
+    twin_params = [q.detach().clone().requires_grad_() for q in theirs]
+    twin = getattr(torch.optim, name)(twin_params, **kwargs)
+    twin.load_state_dict(copy.deepcopy(ref.state_dict()))
     for k in range(4, 8):
-        for p, q, g in zip(params, ours, seeded_grads(params, k)):
+        for p, q, g in zip(params, twin_params, seeded_grads(params, k)):
             p.grad, q.grad = g.clone(), g.clone()
         fresh.step()
-        opt.step()
-    for p, q in zip(params, ours):  # torch's load casts state to the parameter's dtype (NAdam's mu_product too)
-        assert relative_error(p.detach(), q.detach()) <= 1e-12
+        twin.step()
+    assert_same_run(params, twin_params, fresh, twin)
 
 
 def test_named_parameters_keep_their_names():

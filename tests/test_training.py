@@ -265,8 +265,10 @@ def test_every_registered_rule_trains_the_mlp(mnist_subset):
 
 def test_compare_rules_start_from_the_same_weights_on_the_same_batches():
     data, test = synthetic(64), synthetic(32, seed=1)
-    frozen = [train.RuleEntry(name, cls, {"lr": 0.0}) for name, cls in pyoptim.Optimizer.registry.items()
-              if "lr" in inspect.signature(cls).parameters]
+    # Rprop's lr is only its first step size, which its step_sizes then bound.
+    still = {"lr": 0.0, "step_sizes": (0.0, 0.0)}
+    frozen = [train.RuleEntry(name, cls, {k: v for k, v in still.items() if k in cls.default_hyper()})
+              for name, cls in pyoptim.Optimizer.registry.items() if "lr" in cls.default_hyper()]
     results = train.compare_rules(lambda: nn.mlp(6, (5,), 3, seed=4), frozen, data, test, epochs=2, batch_size=8)
     # With lr = 0 nothing moves, so equal losses mean equal starting weights and equal batches.
     assert len({tuple(r.history.train_loss) for r in results}) == 1

@@ -10,7 +10,6 @@
 #include <atomic>
 #include <cstdint>
 #include <string>
-#include <type_traits>
 #include <vector>
 
 #include "dispatch.hpp"
@@ -44,19 +43,25 @@ constexpr int kMaxScalars = 2;
 
 // Runs update(used) for a step of `rule` with the scalar state `kept`,
 // advancing it before or after the update as the rule says (the run-time twin
-// of with_scalars in common.hpp).
-template <class S, class Update>
-void with_scalars(const RuleInfo& rule, const double* options, std::int64_t step, S* kept, Update&& update) {
-  static_assert(std::is_same_v<S, double> || std::is_same_v<S, float>, "scalars are kept in float or double");
+// of with_scalars in common.hpp). The advance computes in float when
+// `advance_in_float` (torch's float32 scalar tensors), else in double; the
+// update always uses the values as kept.
+template <class Update>
+void with_scalars(const RuleInfo& rule, const double* options, std::int64_t step, double* kept,
+                  bool advance_in_float, Update&& update) {
   auto advance = [&] {
-    if constexpr (std::is_same_v<S, double>)
+    if (!advance_in_float) {
       rule.advance_f64(options, step, kept);
-    else
-      rule.advance_f32(options, step, kept);
+      return;
+    }
+    float narrow[kMaxScalars] = {};
+    for (int k = 0; k < rule.n_scalars; ++k) narrow[k] = float(kept[k]);
+    rule.advance_f32(options, step, narrow);
+    for (int k = 0; k < rule.n_scalars; ++k) kept[k] = double(narrow[k]);
   };
   double used[kMaxScalars] = {};
   if (!rule.scalars_after) advance();
-  for (int k = 0; k < rule.n_scalars; ++k) used[k] = double(kept[k]);
+  for (int k = 0; k < rule.n_scalars; ++k) used[k] = kept[k];
   update(static_cast<const double*>(used));
   if (rule.scalars_after) advance();
 }

@@ -64,7 +64,7 @@ class StepPlan {
     check_unmoved();
     Exclusive running(busy_);
     double kept[kMaxScalars] = {scalars_[0], scalars_[1]};
-    with_scalars(rule, opts, step, kept, [&](const double* used) { run_rule(rule_, opts, step, f32_, f64_, clip, used); });
+    with_scalars(rule, opts, step, kept, /*advance_in_float=*/false, [&](const double* used) { run_rule(rule_, opts, step, f32_, f64_, clip, used); });
     for (int k = 0; k < rule.n_scalars; ++k) scalars_[k] = kept[k];
   }
 

@@ -123,6 +123,7 @@ struct Slot {
   bool step_f64 = false;
   void* scalar_ptr[kMaxScalars] = {};
   bool scalars_f64 = false;  // the scalar state tensors hold float64 (else float32)
+  bool scalars_advance_f64 = false;  // ... and advance in float64 (else in float32)
   unsigned fresh = 0;  // bit k: state k holds no history yet
   // --- per step ---
   bool active = false;
@@ -301,6 +302,7 @@ class TorchPlan {
     if (scalars.size() != scalar_keys_.size()) throw py::value_error("spec: one pointer per scalar key");
     for (std::size_t k = 0; k < scalars.size(); ++k) s.scalar_ptr[k] = reinterpret_cast<void*>(as_address(scalars[k]));
     s.scalars_f64 = spec.attr("scalars_float64").cast<bool>();
+    s.scalars_advance_f64 = spec.attr("scalars_advance_float64").cast<bool>();
     s.fresh = spec.attr("fresh").cast<unsigned>();
     // Remember the state dict's entries as they are now.
     if (!PyDict_Check(s.state.ptr())) throw py::type_error("spec.state: expected the parameter's state dict");
@@ -422,7 +424,7 @@ class TorchPlan {
     double step = 0.0;
     unsigned fresh = 0;
     double scalars[kMaxScalars] = {};
-    bool scalars_f64 = false;
+    bool scalars_f64 = false, scalars_advance_f64 = false;
     std::vector<std::size_t> slots;
   };
 
@@ -470,10 +472,12 @@ class TorchPlan {
       key.step = s.step_ptr ? read_scalar(s.step_ptr, s.step_f64) : 0.0;
       key.fresh = s.fresh;
       key.scalars_f64 = s.scalars_f64;
+      key.scalars_advance_f64 = s.scalars_advance_f64;
       for (std::size_t k = 0; k < scalar_keys_.size(); ++k) key.scalars[k] = read_scalar(s.scalar_ptr[k], s.scalars_f64);
       auto same = [&](const Part& p) {
         return p.group == key.group && p.step == key.step && p.fresh == key.fresh &&
-               p.scalars_f64 == key.scalars_f64 && std::equal(p.scalars, p.scalars + kMaxScalars, key.scalars);
+               p.scalars_f64 == key.scalars_f64 && p.scalars_advance_f64 == key.scalars_advance_f64 &&
+               std::equal(p.scalars, p.scalars + kMaxScalars, key.scalars);
       };
       auto at = std::find_if(parts_.begin(), parts_.begin() + std::ptrdiff_t(used), same);
       if (at == parts_.begin() + std::ptrdiff_t(used)) {
@@ -522,21 +526,15 @@ class TorchPlan {
   // scalar state and autograd versions.
   void run_part(const Part& p, const double* opts, std::int64_t step, const GradientClip& clip) {
     const RuleInfo& rule = kRules[rule_];
-    // The scalar state advances in the precision its tensors keep, as torch does.
+    // The scalar state advances in the precision torch would (see the spec's
+    // scalars_advance_float64) and is stored in its tensors' dtype.
     double scalars[kMaxScalars] = {p.scalars[0], p.scalars[1]};
-    auto update = [&](const double* used) {
+    with_scalars(rule, opts, step, scalars, !p.scalars_advance_f64, [&](const double* used) {
       f32_.clear();
       f64_.clear();
       for (std::size_t i : p.slots) add_ref(slots_[i], /*stage_param=*/true);
       run_rule(rule_, opts, step, f32_, f64_, clip, used);
-    };
-    if (p.scalars_f64) {
-      with_scalars(rule, opts, step, scalars, update);
-    } else {
-      float narrow[kMaxScalars] = {float(scalars[0]), float(scalars[1])};
-      with_scalars(rule, opts, step, narrow, update);
-      for (int k = 0; k < kMaxScalars; ++k) scalars[k] = double(narrow[k]);
-    }
+    });
     for (std::size_t i : p.slots) {
       Slot& s = slots_[i];
       if (s.layout == ParamLayout::strided) scatter_param(s);

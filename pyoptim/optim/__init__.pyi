@@ -8,11 +8,13 @@ from .adadelta import Adadelta as Adadelta
 from .adagrad import Adagrad as Adagrad
 from .adam import Adam as Adam, AdamW as AdamW
 from .adamax import Adamax as Adamax
+from .asgd import ASGD as ASGD
 from .lion import Lion as Lion
 from .nadam import NAdam as NAdam
 from .radam import RAdam as RAdam
 from .rmsprop import RMSprop as RMSprop
+from .rprop import Rprop as Rprop
 from .sgd import SGD as SGD
 
 ROOF: str
-__all__ = ['Optimizer', 'Adadelta', 'Adagrad', 'Adam', 'AdamW', 'Adamax', 'Lion', 'NAdam', 'RAdam', 'RMSprop', 'SGD']
+__all__ = ['Optimizer', 'ASGD', 'Adadelta', 'Adagrad', 'Adam', 'AdamW', 'Adamax', 'Lion', 'NAdam', 'RAdam', 'RMSprop', 'Rprop', 'SGD']

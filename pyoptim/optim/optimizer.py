@@ -68,6 +68,12 @@ class Optimizer:
     # saved in each param's state as torch does. From the rule's header
     # (RULES[rule]["scalars"]).
     scalar_state: ClassVar[tuple] = ()
+    # The scalar state is recomputed from the step count each step (ASGD), not
+    # accumulated (NAdam): pyoptim.torch rounds it as torch does (see _advance_dtype).
+    scalars_from_step: ClassVar[bool] = False
+    # Checks of this rule's own hyperparameters, by name, replacing the shared
+    # check of the same name (ASGD's alpha is an exponent, not a decay rate).
+    hyper_checks: ClassVar[dict] = {}
     _default_hyper: ClassVar[dict]  # cache of default_hyper(), per class
 
     def __init_subclass__(cls, **kwargs):
@@ -82,11 +88,14 @@ class Optimizer:
     def check_hyper(cls, group: dict) -> None:
         """Raise TypeError/ValueError for a bad hyperparameter; may normalise values in place.
 
-        Checks every hyperparameter in ``_checks.SHARED`` by its name, ``betas``, and
-        every one whose default is a bool; a rule extends this with its own constraints.
+        Checks every hyperparameter in ``hyper_checks`` or ``_checks.SHARED`` by its
+        name, ``betas``, and every one whose default is a bool; a rule extends this
+        with its own constraints.
         """
         for name, default in cls.default_hyper().items():
-            if name in _checks.SHARED:
+            if name in cls.hyper_checks:
+                cls.hyper_checks[name](group[name])
+            elif name in _checks.SHARED:
                 _checks.SHARED[name](group[name])
             elif name == "betas":
                 _checks.betas(group)

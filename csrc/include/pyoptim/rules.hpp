@@ -9,11 +9,13 @@
 #include "rules/adagrad.hpp"
 #include "rules/adam.hpp"
 #include "rules/adamax.hpp"
+#include "rules/asgd.hpp"
 #include "rules/lion.hpp"
 #include "rules/memory_roof.hpp"
 #include "rules/nadam.hpp"
 #include "rules/radam.hpp"
 #include "rules/rmsprop.hpp"
+#include "rules/rprop.hpp"
 #include "rules/sgd.hpp"
 
 #define PYOPTIM_FOR_EACH_RULE(X) \
@@ -26,6 +28,8 @@
   X(RAdam)                       \
   X(Adamax)                      \
   X(Lion)                        \
+  X(Rprop)                       \
+  X(ASGD)                        \
   X(MemoryRoof)
 
 PYOPTIM_BEGIN_NAMESPACE
