@@ -1,6 +1,5 @@
 """pyoptim.train: batches, the training loop on real MNIST, schedules, early stopping, rules by name."""
 
-import inspect
 import json
 import math
 
