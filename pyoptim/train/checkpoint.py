@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 import struct
+import tokenize
 import zipfile
 import zlib
 from collections import Counter
@@ -167,7 +168,8 @@ def _read(path: Path) -> tuple:
         for key in ("model", "optimizer", "scheduler", "training"):
             meta[key]  # noqa: B018 (presence check)
     except (OSError, EOFError, ValueError, KeyError, TypeError, zipfile.BadZipFile, NotImplementedError,
-            RuntimeError, zlib.error, struct.error, UnicodeDecodeError, IndexError, OverflowError) as e:
+            RuntimeError, zlib.error, struct.error, UnicodeDecodeError, IndexError, OverflowError,
+            SyntaxError, tokenize.TokenError, MemoryError) as e:  # the last three: a corrupt .npy header
         raise CheckpointError(path, f"unreadable or truncated checkpoint ({type(e).__name__}: {e})") from None
     if meta.get("version") != 1:  # version 2 on: the file's content checks itself
         _verify(path, text, digest, meta, arrays)
