@@ -5,6 +5,7 @@
     pyoptim train --model mlp --hidden 128 --optimizer adam --lr 1e-3 --epochs 5
     pyoptim compare                      # every registered rule, MLP 784-128-10
     pyoptim rules                        # the rules, their hyperparameters and defaults
+    pyoptim trajectories                 # trajectories.png: each rule's path on 2-D test functions
 
 Exit status: 0 on success, 2 for bad arguments (the message names the
 argument), 1 when something fails afterwards (e.g. the data cannot be read).
@@ -34,6 +35,8 @@ from .train.experiments import (MODELS, ExperimentSettings, check_settings, desc
 from .train.optimizers import check_hyperparameters, comparison_entries, optimizer_class, parse_hyper_value
 from .train.report import matplotlib_missing
 from .train.schedules import SCHEDULES
+from .train.trajectories import DEFAULT_BATCH_SIZES, DEFAULT_RULES, DEFAULT_SCHEDULES, SURFACES, TEST_FUNCTIONS
+from .train.trajectories import trajectories as draw_trajectories
 
 DEFAULT_COMPARE_DIR = "./pyoptim-compare"
 # `pyoptim compare` with no options must finish in a few minutes on 2 cores: with
@@ -45,6 +48,11 @@ COMPARE_BATCH = 128
 OTHER_OPTION_NAMES = {"seed", "epochs", "threads", "gamma", "patience", "schedule", "model", "hidden", "rules"}
 # The arguments of pyoptim.train.experiments that are options of the same name (data_dir: --data-dir).
 EXPERIMENT_OPTIONS = {f.name for f in fields(ExperimentSettings)} | {"optimizer", "rules"}
+# The arguments of pyoptim.train.trajectories and the options that give them.
+TRAJECTORY_OPTIONS = {"function": "--function", "rules": "--rules", "batch_sizes": "--batch-sizes",
+                      "schedules": "--schedules", "start": "--start", "steps": "--steps", "every": "--every",
+                      "tolerance": "--tolerance", "seed": "--seed", "output": "--output", "gif": "--gif",
+                      "frames": "--frames", "surface_view": "--3d"}
 
 
 class UsageError(Exception):
@@ -89,6 +97,45 @@ def build_parser() -> argparse.ArgumentParser:
 
     rules = commands.add_parser("rules", help="list the update rules and their hyperparameters")
     rules.set_defaults(run=run_rules, subparser=rules)
+
+    paths = commands.add_parser(
+        "trajectories", help="draw the path of each update rule on 2-D test functions",
+        description="Run update rules through pyoptim's optimizers on a 2-D parameter, from one start, and "
+                    "draw their paths over the contours of the loss (trajectories.png): by default six rules "
+                    "on five classic test functions. With --batch-sizes, the noise of the path against the "
+                    "batch size on a small regression; with --schedules, a constant lr against decays.")
+    paths.add_argument("--function", default=None, metavar="NAME",
+                       help=f"one of {', '.join(SURFACES)}, or all: {', '.join(TEST_FUNCTIONS)}, one panel "
+                            "each (default: all; regression with --batch-sizes or --schedules)")
+    paths.add_argument("--rules", nargs="+", metavar="RULE",
+                       help="NAME[+momentum|+nesterov][:KEY=VALUE...], e.g. adam:lr=0.1:betas=0.8,0.9 or "
+                            f"sgd+nesterov:label=NAG (default: {' '.join(DEFAULT_RULES)}; sgd with "
+                            "--batch-sizes or --schedules); without lr, a rule gets the function's")
+    paths.add_argument("--batch-sizes", nargs="+", metavar="N|full|stochastic",
+                       help=f"run every rule with each batch size (regression only), e.g. "
+                            f"{' '.join(map(str, DEFAULT_BATCH_SIZES))}")
+    paths.add_argument("--schedules", nargs="+", metavar="SCHEDULE",
+                       help=f"run every rule with each lr schedule, stepped every step: NAME[:KEY=VALUE...], "
+                            f"NAME one of {', '.join(SCHEDULES)}, KEY one of step_size, gamma, eta_min, "
+                            f"warmup_steps, warmup_start_factor, plateau_factor, plateau_patience; e.g. "
+                            f"{' '.join(DEFAULT_SCHEDULES)} step:step_size=50:gamma=0.5")
+    paths.add_argument("--start", nargs=2, type=float, metavar=("X", "Y"),
+                       help="the start point (default: the function's)")
+    paths.add_argument("--steps", type=int, help="steps of every rule (default: the function's)")
+    paths.add_argument("--every", type=int, metavar="K", help="a marker every K steps (default: about a tenth)")
+    paths.add_argument("--tolerance", type=float,
+                       help="a rule has arrived once its loss stays within this of the minimum "
+                            "(default: the function's)")
+    paths.add_argument("--seed", type=int, default=0, help="the mini-batches' shuffling (default: 0)")
+    paths.add_argument("--output", type=Path, default=Path("trajectories.png"),
+                       help="the picture (PNG; default: trajectories.png)")
+    paths.add_argument("--gif", nargs="?", const=True, default=None, metavar="FILE",
+                       help="also an animation of the paths (default FILE: the output's name with .gif; "
+                            "some seconds per function)")
+    paths.add_argument("--frames", type=int, default=40, help="frames of the animation (default: 40)")
+    paths.add_argument("--3d", dest="surface_view", nargs="?", const=True, default=None, metavar="FILE",
+                       help="also a 3-D view of the surfaces (default FILE: the output's name with -3d.png)")
+    paths.set_defaults(run=run_trajectories, subparser=paths)
     return parser
 
 
@@ -384,6 +431,35 @@ def run_rules(args) -> int:
     print("\ncompared by default (pyoptim compare):")
     for label, hyper in tuned.items():
         print(f"  {label}: {', '.join(f'{k}={_show(v)}' for k, v in hyper.items())}")
+    return 0
+
+
+def run_trajectories(args) -> int:
+    output = args.output
+    gif = output.with_suffix(".gif") if args.gif is True else args.gif
+    surface_view = output.with_name(output.stem + "-3d.png") if args.surface_view is True else args.surface_view
+    if gif is not None:
+        print("drawing an animation: some seconds per function", flush=True)
+    started = time.perf_counter()
+    try:
+        walks = draw_trajectories(args.function, args.rules, batch_sizes=args.batch_sizes, schedules=args.schedules,
+                                  start=args.start, steps=args.steps, tolerance=args.tolerance, every=args.every,
+                                  seed=args.seed, output=output, gif=gif, frames=args.frames,
+                                  surface_view=surface_view)
+    except _checks.ArgumentError as e:
+        option = TRAJECTORY_OPTIONS.get(e.argument)
+        raise UsageError(str(e) if option is None else f"{option}: {e.problem}") from None
+    except ImportError as e:  # matplotlib is missing: nothing to draw with
+        print(f"{args.subparser.prog}: error: {e}", file=sys.stderr)
+        return 1
+    for w in walks:
+        print(f"{w.surface.name} from ({w.start[0]:g}, {w.start[1]:g}), {w.steps} steps; arrived: loss within "
+              f"{w.tolerance:g} of the minimum")
+        width = max(len(t.label) for t in w.trajectories)
+        for t in w.trajectories:
+            print(f"  {t.label:>{width}}  lr {t.hyper['lr']:<8g} {t.outcome(w.tolerance, w.surface.minimum_value)}")
+    written = [p for p in (output, gif, surface_view) if p is not None]
+    print(f"wrote {', '.join(map(str, written))} in {time.perf_counter() - started:.1f} s")
     return 0
 
 

@@ -119,6 +119,9 @@ def test_compare_hyperparameters_apply_to_the_rules_that_take_them(run, tmp_path
     (["compare", "--rules", "sgd", "--betas", "0.9", "0.99"], "--betas: none of the compared rules takes it"),
     (["compare", "--rule-lr", "nope=1"], "--rule-lr: expected RULE=LR"),
     (["frobnicate"], "invalid choice: 'frobnicate'"),
+    (["trajectories", "--rules", "adamx"], "--rules: 'adamx': expected one of"),
+    (["trajectories", "--function", "bowl", "--batch-sizes", "8"], "--batch-sizes: bowl is a function"),
+    (["trajectories", "--schedules", "cosine:gamma=x"], "--schedules: 'cosine:gamma=x': gamma: expected a number"),
 ])
 def test_bad_arguments_exit_with_status_2_and_a_clear_message(capsys, argv, message):
     status = cli.main(argv)

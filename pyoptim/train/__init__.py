@@ -23,8 +23,10 @@ from .loop import fit
 from .optimizers import (TUNED_LR, RuleEntry, check_hyperparameters, comparison_entries, default_lr,
                          make_optimizer, optimizer_class, optimizer_names, parse_hyper_value)
 from .._progress import ProgressBar
-from .report import markdown_table, plot_curves, write_markdown
+from .report import by_test_accuracy, curves_figure, markdown_table, plot_curves, write_markdown
 from .schedules import SCHEDULES, make_scheduler
+from .trajectories import (SURFACES, Surface, Trajectory, Walk, Walker, animate_walks, plot_walks, plot_walks_3d,
+                           regression_surface, trajectories, walk, walks_figure)
 
 __all__ = [
     "Split", "binary_digits", "split_validation", "limit", "load_mnist_splits",
@@ -33,7 +35,10 @@ __all__ = [
     "SCHEDULES", "make_scheduler",
     "TUNED_LR", "RuleEntry", "comparison_entries", "default_lr", "make_optimizer", "optimizer_class",
     "optimizer_names", "parse_hyper_value",
-    "RuleResult", "compare_rules", "markdown_table", "write_markdown", "plot_curves",
+    "RuleResult", "compare_rules", "markdown_table", "write_markdown", "plot_curves", "curves_figure",
+    "by_test_accuracy",
+    "trajectories", "walk", "Walker", "Walk", "Trajectory", "Surface", "SURFACES", "regression_surface",
+    "plot_walks", "walks_figure", "animate_walks", "plot_walks_3d",
     "check_hyperparameters", "ExperimentSettings", "ExperimentData", "Training", "Comparison", "check_settings",
     "prepare_training", "prepare_comparison", "load_experiment_data", "run_training", "save_training",
     "run_comparison", "save_comparison", "describe_model",
