@@ -1,7 +1,8 @@
 """pyoptim: fast CPU optimizer kernels for NumPy.
 
 Optimizers (``SGD``, ``Adam``, ``AdamW``, ``Adagrad``, ``RMSprop``,
-``Adadelta``, ``NAdam``, ``RAdam``, ``Adamax``, ``Lion``) update NumPy arrays in place
+``Adadelta``, ``NAdam``, ``RAdam``, ``Adamax``, ``Lion``, ``Rprop``, ``ASGD``;
+``pyoptim.Optimizer.registry`` has them all) update NumPy arrays in place
 with vectorised, multi-threaded C++ kernels whose instruction set (portable,
 AVX2+FMA, AVX-512) is chosen once, at import. Set ``PYOPTIM_SIMD`` to
 ``generic``, ``avx2`` or ``avx512`` before import to cap it, and
