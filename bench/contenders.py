@@ -15,8 +15,12 @@ except ImportError:  # torch is optional
 
 # Hyperparameters the speed benchmarks use: defaults, plus momentum for SGD.
 BENCH_HYPER = {"SGD": {"momentum": 0.9}}
-TORCH_TWIN = {"SGD": "SGD", "Adam": "Adam", "AdamW": "AdamW", "Adagrad": "Adagrad", "RMSprop": "RMSprop",
-              "Adadelta": "Adadelta", "NAdam": "NAdam", "RAdam": "RAdam", "Adamax": "Adamax"}
+# pyoptim's rules with a torch.optim twin, as pyoptim.torch finds them.
+if torch is not None:
+    import pyoptim.torch as _pt
+    TORCH_TWIN = {name: getattr(_pt, name).twin for name in pyoptim.Optimizer.registry if getattr(_pt, name).twin}
+else:
+    TORCH_TWIN = {}
 IMPLS = ("pyoptim", "numpy", "torch", "torch_fused")
 
 

@@ -12,10 +12,11 @@ import pytest
 
 torch = pytest.importorskip("torch")
 import pyoptim.torch as pt  # noqa: E402
+from pyoptim import Optimizer  # noqa: E402
 from torch.optim.optimizer import (register_optimizer_step_post_hook,  # noqa: E402
                                    register_optimizer_step_pre_hook)
 
-TWINS = ["SGD", "Adam", "AdamW", "Adagrad", "RMSprop", "Adadelta", "NAdam", "RAdam", "Adamax", "Rprop", "ASGD"]
+TWINS = [name for name in Optimizer.registry if getattr(pt, name).twin]  # pyoptim.torch found their twins
 SHAPES = [(7,), (3, 5), (2, 1, 4), (0, 3), (1,)]
 
 

@@ -8,9 +8,11 @@ from rule_cases import CASES, case_ids
 
 torch = pytest.importorskip("torch")
 
-# pyoptim's rules with a torch.optim twin; options that exist only in pyoptim are left out.
-TORCH_NAMES = {"SGD": "SGD", "Adam": "Adam", "AdamW": "AdamW", "Adagrad": "Adagrad", "RMSprop": "RMSprop",
-               "Adadelta": "Adadelta", "NAdam": "NAdam", "RAdam": "RAdam", "Adamax": "Adamax"}
+import pyoptim.torch as pt  # noqa: E402
+
+# pyoptim's rules with a torch.optim twin (as pyoptim.torch found them); options that
+# exist only in pyoptim are left out.
+TORCH_NAMES = {name: getattr(pt, name).twin for name in pyoptim.Optimizer.registry if getattr(pt, name).twin}
 PYOPTIM_ONLY = {"momentum_init", "classic_momentum", "eps_hat", "eps_inside_sqrt"}
 
 
