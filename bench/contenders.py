@@ -32,32 +32,71 @@ def hyper(rule: str) -> dict:
     return dict(BENCH_HYPER.get(rule, {}))
 
 
-def state_count(rule: str) -> int:
-    """How many state arrays the rule reads and writes with the benchmark's hyperparameters."""
+def used_states(rule: str) -> list:
+    """The state arrays the rule reads and writes with the benchmark's hyperparameters."""
     cls = pyoptim.Optimizer.registry[rule]
     group = {**cls.default_hyper(), **hyper(rule)}
     cls.check_hyper(group)
     from pyoptim.optim.optimizer import StepContext
-    return sum(_core.states_used(cls.rule, cls.kernel_option_values(group, StepContext(2, frozenset()))))
+    used = _core.states_used(cls.rule, cls.kernel_option_values(group, StepContext(2, frozenset())))
+    return [name for name, u in zip(_core.RULES[cls.rule]["state"], used) if u]
+
+
+# The passes of the rules with per-tensor reductions, as their kernels make them
+# (csrc/include/pyoptim/rules/<rule>.hpp): each pass as the roof kernel's arrays, the
+# first state or the parameter read only where the pass does not write it. A rule
+# with reductions must be listed here, or its roof would count one pass.
+ROOF_PASSES = {
+    # pass 1 reads p, g, m, v and writes m, v; pass 2 reads p, m, v and writes p
+    "lamb": [dict(param_read_only=True, grad="grad", states=("exp_avg", "exp_avg_sq")),
+             dict(grad="exp_avg", states=("exp_avg_sq",), last_state_read_only=True)],
+    # pass 1 reads p, g; pass 2 reads p, g, buf and writes p, buf
+    "lars": [dict(param_read_only=True, grad="grad", states=()),
+             dict(grad="grad", states=("momentum_buffer",))],
+}
+
+
+def roof_passes(rule: str) -> list:
+    """The roof kernel's passes for one step of `rule` (with the benchmark's
+    hyperparameters): one over every array it uses, or the rule's own two."""
+    used = used_states(rule)
+    kernel_rule = pyoptim.Optimizer.registry[rule].rule
+    if not _core.RULES[kernel_rule]["reductions"]:
+        return [dict(grad="grad", states=tuple(used))]
+    if kernel_rule not in ROOF_PASSES:
+        raise ValueError(f"{rule}: a rule with reductions needs its passes in bench/contenders.py ROOF_PASSES")
+    return [{**p, "states": tuple(name for name in p["states"] if name in used)} for p in ROOF_PASSES[kernel_rule]]
 
 
 def bytes_per_element(rule: str, itemsize: int = 4) -> int:
-    """Reads of param, grad and states plus writes of param and states."""
-    k = state_count(rule)
-    return itemsize * ((2 + k) + (1 + k))
+    """Reads and writes of one step, over all its passes."""
+    total = 0
+    for p in roof_passes(rule):
+        k = len(p["states"])
+        read_only = int(p.get("param_read_only", False)) + int(k > 0 and p.get("last_state_read_only", False))
+        total += (2 + k) + (1 + k - read_only)
+    return itemsize * total
 
 
 def roof_step(optimizer):
-    """One pass of the memory-roof kernel over `optimizer`'s own arrays (its params,
-    grads and the state arrays its rule uses), leaving their values unchanged."""
-    states = _core.RULES[optimizer.rule]["state"]
-    tensors, used = [], 0
-    for i, (param, grad) in enumerate(optimizer._pairs):
-        arrays = [optimizer.state[i][name] for name in states if name in optimizer.state[i]]
-        used = len(arrays)
-        tensors.append((param, grad) + tuple(arrays) + (None,) * (4 - len(arrays)))
-    plan = _core.StepPlan("memory_roof", tensors)
-    return lambda: plan.step((float(used), 0.0), 1)
+    """The memory-roof kernel over `optimizer`'s own arrays, pass for pass as the
+    rule makes them (roof_passes), leaving their values unchanged."""
+    rule = type(optimizer).__name__
+    plans = []
+    for p in roof_passes(rule):
+        tensors = []
+        for i, (param, grad) in enumerate(optimizer._pairs):
+            arrays = {"grad": grad, **optimizer.state[i]}
+            states = tuple(arrays[name] for name in p["states"])
+            tensors.append((param, arrays[p["grad"]]) + states + (None,) * (4 - len(states)))
+        options = (float(len(p["states"])), 0.0, float(p.get("param_read_only", False)),
+                   float(p.get("last_state_read_only", False)))
+        plans.append((_core.StepPlan("memory_roof", tensors), options))
+
+    def roof():
+        for plan, options in plans:
+            plan.step(options, 1)
+    return roof
 
 
 def aligned_copy(array: np.ndarray, offset: int = 0) -> np.ndarray:

@@ -40,6 +40,10 @@ cdef extern from "pyoptim/pyoptim.hpp" namespace "pyoptim" nogil:
         pass
     cdef cppclass ASGD:
         pass
+    cdef cppclass LAMB:
+        pass
+    cdef cppclass LARS:
+        pass
     # end of rules
 
     void step_one[R, T](const double* options, int64_t step, T* param, const T* grad, T** state,

@@ -33,6 +33,12 @@ class AdamW(PyoptimTorchOptimizer):
 class Adamax(PyoptimTorchOptimizer):
     def __init__(self, params: Any, lr: float = 0.002, betas: tuple = (0.9, 0.999), eps: float = 1e-08, weight_decay: float = 0.0, *, maximize: bool = False, foreach: bool | None = None, differentiable: bool = False, capturable: bool = False) -> None: ...
 
+class LAMB(PyoptimTorchOptimizer):
+    def __init__(self, params: Any, lr: float = 0.001, betas: tuple = (0.9, 0.999), eps: float = 1e-06, weight_decay: float = 0.0, *, bias_correction: bool = True, trust_ratio: bool = True, maximize: bool = False, foreach: bool | None = None, fused: bool | None = None, capturable: bool = False, differentiable: bool = False) -> None: ...
+
+class LARS(PyoptimTorchOptimizer):
+    def __init__(self, params: Any, lr: float = 1.0, momentum: float = 0.9, weight_decay: float = 0.0, trust_coefficient: float = 0.001, eps: float = 0.0, *, nesterov: bool = False, trust_ratio: bool = True, maximize: bool = False, foreach: bool | None = None, fused: bool | None = None, capturable: bool = False, differentiable: bool = False) -> None: ...
+
 class Lion(PyoptimTorchOptimizer):
     def __init__(self, params: Any, lr: float = 0.0001, betas: tuple = (0.9, 0.99), weight_decay: float = 0.0, *, maximize: bool = False, foreach: bool | None = None, fused: bool | None = None, capturable: bool = False, differentiable: bool = False) -> None: ...
 
@@ -51,4 +57,4 @@ class Rprop(PyoptimTorchOptimizer):
 class SGD(PyoptimTorchOptimizer):
     def __init__(self, params: Any, lr: float = 0.001, momentum: float = 0.0, dampening: float = 0.0, weight_decay: float = 0.0, nesterov: bool = False, *, maximize: bool = False, momentum_init: str = 'grad', classic_momentum: bool = False, foreach: bool | None = None, differentiable: bool = False, fused: bool | None = None) -> None: ...
 
-__all__ = ['PyoptimTorchOptimizer', 'ASGD', 'Adadelta', 'Adagrad', 'Adam', 'AdamW', 'Adamax', 'Lion', 'NAdam', 'RAdam', 'RMSprop', 'Rprop', 'SGD']
+__all__ = ['PyoptimTorchOptimizer', 'ASGD', 'Adadelta', 'Adagrad', 'Adam', 'AdamW', 'Adamax', 'LAMB', 'LARS', 'Lion', 'NAdam', 'RAdam', 'RMSprop', 'Rprop', 'SGD']

@@ -54,6 +54,16 @@ CASES = {
         dict(lr=0.01, etas=(0.4, 1.3), step_sizes=(1e-4, 0.05)),  # both bounds reached
         dict(lr=0.02, etas=(0.6, 1.1), maximize=True),
     ],
+    "LAMB": [
+        dict(lr=0.01, betas=(0.8, 0.99), eps=1e-4, weight_decay=0.05),
+        dict(lr=0.01, bias_correction=False, maximize=True),
+        dict(lr=0.01, weight_decay=0.1, trust_ratio=False),
+    ],
+    "LARS": [
+        dict(lr=0.5, momentum=0.8, weight_decay=0.01, trust_coefficient=0.01, eps=1e-6),
+        dict(lr=0.5, nesterov=True, maximize=True),
+        dict(lr=0.01, momentum=0.0, trust_ratio=False),
+    ],
     "ASGD": [
         dict(lr=0.02, lambd=0.01, alpha=0.6, t0=3, weight_decay=0.05),  # averaging from step 5 on
         dict(lr=0.01, lambd=0.1, t0=0, maximize=True),

@@ -37,7 +37,8 @@ def functions():
 RULES = {"SGD": ["mul"], "Adam": ["mul", "sqrt", "div"], "Adagrad": ["mul", "sqrt", "div"],
          "RMSprop": ["mul", "sqrt", "div"], "Adadelta": ["mul", "sqrt", "div"], "NAdam": ["mul", "sqrt", "div"],
          "RAdam": ["mul", "sqrt", "div"], "Adamax": ["mul", "div"], "Lion": ["mul"],
-         "Rprop": ["mul", "sub"], "ASGD": ["mul", "add"], "MemoryRoof": ["add"]}
+         "Rprop": ["mul", "sub"], "ASGD": ["mul", "add"], "LAMB": ["mul", "sqrt", "div"], "LARS": ["mul", "add"],
+         "MemoryRoof": ["add"]}
 
 
 def test_every_compiled_rule_is_checked():

@@ -23,7 +23,7 @@ VALID = {
     "momentum_init": st.sampled_from(["grad", "zeros"]),
     "etas": st.tuples(st.floats(0.01, 0.99), st.floats(1.01, 3.0)),
     "step_sizes": st.tuples(st.floats(0.0, 1e-3), st.floats(1e-3, 100.0)),
-    "lambd": st.floats(0.0, 1.0), "t0": st.floats(0.0, 5.0),
+    "lambd": st.floats(0.0, 1.0), "t0": st.floats(0.0, 5.0), "trust_coefficient": st.floats(0.0, 0.1),
 }
 # Invalid values and the exception they raise.
 INVALID = {
@@ -38,10 +38,12 @@ INVALID = {
     "step_sizes": (st.tuples(st.floats(max_value=-1e-12), st.floats(0.0, 1.0))
                    | st.tuples(st.floats(1.0, 2.0), st.floats(0.0, 0.999))),
     "lambd": st.floats(max_value=-1e-12), "t0": st.floats(max_value=-1e-12),
+    "trust_coefficient": st.floats(max_value=-1e-12),
 }
-# Where a rule gives a name its own meaning (ASGD's alpha is an exponent, not a decay rate).
-RULE_VALID = {"ASGD": {"alpha": st.floats(0.0, 2.0)}}
-RULE_INVALID = {"ASGD": {"alpha": st.floats(max_value=-1e-12)}}
+# Where a rule gives a name its own meaning (ASGD's alpha is an exponent, not a decay
+# rate; LARS's eps may be 0, as optax's default).
+RULE_VALID = {"ASGD": {"alpha": st.floats(0.0, 2.0)}, "LARS": {"eps": st.floats(0.0, 1e-2)}}
+RULE_INVALID = {"ASGD": {"alpha": st.floats(max_value=-1e-12)}, "LARS": {"eps": st.floats(max_value=-1e-12)}}
 
 
 def hyper_strategy(name):

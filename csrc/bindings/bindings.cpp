@@ -28,13 +28,24 @@ struct Scalars {
   }
 };
 
+// A rule's per-tensor reductions as RuleInfo holds them.
+template <class Rule>
+struct Reductions {
+  static constexpr int count = rule_reductions<Rule>::count;
+  static const char* const* names() {
+    if constexpr (count > 0) return Rule::reduction_names;
+    return nullptr;
+  }
+};
+
 }  // namespace
 
 const RuleInfo kRules[kRuleCount] = {
 #define PYOPTIM_RULE_INFO(Rule)                                                                              \
   {Rule::name, #Rule, Rule::n_options, Rule::option_names, Rule::n_state, Rule::state_names, &Rule::uses_state,   \
    Scalars<Rule>::count, Scalars<Rule>::names(), &Scalars<Rule>::initial, &Scalars<Rule>::advance<double>,  \
-   &Scalars<Rule>::advance<float>, rule_scalars<Rule>::advance_after_update},
+   &Scalars<Rule>::advance<float>, rule_scalars<Rule>::advance_after_update, Reductions<Rule>::count,           \
+   Reductions<Rule>::names()},
     PYOPTIM_FOR_EACH_RULE(PYOPTIM_RULE_INFO)
 #undef PYOPTIM_RULE_INFO
 };
@@ -146,11 +157,20 @@ void check_states_present(const RuleInfo& rule, const double* options, const boo
 
 void run_rule(int rule, const double* options, std::int64_t step, const std::vector<TensorRef<float>>& f32,
               const std::vector<TensorRef<double>>& f64, const GradientClip& clip, const double* scalars) {
+  // A rule with per-tensor reductions sums into scratch; one buffer per calling
+  // thread (plans may step concurrently on different threads), grown as needed.
+  thread_local std::vector<double> scratch;
+  const int n_reductions = kRules[rule].n_reductions;
+  if (n_reductions > 0) {
+    const std::size_t need = std::max(reduction_scratch(n_reductions, f32.data(), f32.size()),
+                                      reduction_scratch(n_reductions, f64.data(), f64.size()));
+    if (scratch.size() < need) scratch.resize(need);
+  }
   py::gil_scoped_release release;
   const KernelTable& k = active_kernels();
   const int threads = num_threads();
-  if (!f32.empty()) k.step_f32[rule](options, step, f32.data(), f32.size(), threads, clip, scalars);
-  if (!f64.empty()) k.step_f64[rule](options, step, f64.data(), f64.size(), threads, clip, scalars);
+  if (!f32.empty()) k.step_f32[rule](options, step, f32.data(), f32.size(), threads, clip, scalars, scratch.data());
+  if (!f64.empty()) k.step_f64[rule](options, step, f64.data(), f64.size(), threads, clip, scalars, scratch.data());
 }
 
 py::tuple squares_of(const std::vector<TensorRef<float>>& f32, const std::vector<TensorRef<double>>& f64,

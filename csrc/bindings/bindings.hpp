@@ -36,6 +36,9 @@ struct RuleInfo {
   void (*advance_f64)(const double* options, std::int64_t step, double* scalars);
   void (*advance_f32)(const double* options, std::int64_t step, float* scalars);
   bool scalars_after;
+  // Per-tensor reductions (see reduction.hpp): how many, and their names.
+  int n_reductions;
+  const char* const* reduction_names;
 };
 
 // The most scalars any rule keeps per parameter.

@@ -98,6 +98,8 @@ PYBIND11_MODULE(_core, m) {
     info["options"] = py::tuple(py::cast(std::vector<std::string>(r.option_names, r.option_names + r.n_options)));
     info["state"] = py::tuple(py::cast(std::vector<std::string>(r.state_names, r.state_names + r.n_state)));
     info["scalars"] = py::tuple(py::cast(std::vector<std::string>(r.scalar_names, r.scalar_names + r.n_scalars)));
+    info["reductions"] =
+        py::tuple(py::cast(std::vector<std::string>(r.reduction_names, r.reduction_names + r.n_reductions)));
     rules[r.name] = info;
   }
   m.attr("RULES") = rules;

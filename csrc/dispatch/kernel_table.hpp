@@ -15,7 +15,8 @@ constexpr int kRuleCount = int(RuleId::count);
 
 template <class T>
 using StepFn = void (*)(const double* options, std::int64_t step, const TensorRef<T>* tensors,
-                        std::size_t count, int threads, const GradientClip& clip, const double* scalars);
+                        std::size_t count, int threads, const GradientClip& clip, const double* scalars,
+                        double* scratch);
 template <class T>
 using SquaresFn = void (*)(const TensorRef<T>* tensors, std::size_t count, int threads, double* partials,
                            double* squares, double* finite);

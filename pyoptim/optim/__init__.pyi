@@ -9,6 +9,8 @@ from .adagrad import Adagrad as Adagrad
 from .adam import Adam as Adam, AdamW as AdamW
 from .adamax import Adamax as Adamax
 from .asgd import ASGD as ASGD
+from .lamb import LAMB as LAMB
+from .lars import LARS as LARS
 from .lion import Lion as Lion
 from .nadam import NAdam as NAdam
 from .radam import RAdam as RAdam
@@ -17,4 +19,4 @@ from .rprop import Rprop as Rprop
 from .sgd import SGD as SGD
 
 ROOF: str
-__all__ = ['Optimizer', 'ASGD', 'Adadelta', 'Adagrad', 'Adam', 'AdamW', 'Adamax', 'Lion', 'NAdam', 'RAdam', 'RMSprop', 'Rprop', 'SGD']
+__all__ = ['Optimizer', 'ASGD', 'Adadelta', 'Adagrad', 'Adam', 'AdamW', 'Adamax', 'LAMB', 'LARS', 'Lion', 'NAdam', 'RAdam', 'RMSprop', 'Rprop', 'SGD']

@@ -7,6 +7,8 @@ from .adagrad import adagrad_step as adagrad_step
 from .adam import adam_step as adam_step, adamw_step as adamw_step
 from .adamax import adamax_step as adamax_step
 from .asgd import asgd_step as asgd_step
+from .lamb import lamb_step as lamb_step
+from .lars import lars_step as lars_step
 from .lion import lion_step as lion_step
 from .nadam import nadam_step as nadam_step
 from .radam import radam_step as radam_step
@@ -14,4 +16,4 @@ from .rmsprop import rmsprop_step as rmsprop_step
 from .rprop import rprop_step as rprop_step
 from .sgd import sgd_step as sgd_step
 
-__all__ = ['asgd_step', 'adadelta_step', 'adagrad_step', 'adam_step', 'adamw_step', 'adamax_step', 'lion_step', 'nadam_step', 'radam_step', 'rmsprop_step', 'rprop_step', 'sgd_step']
+__all__ = ['asgd_step', 'adadelta_step', 'adagrad_step', 'adam_step', 'adamw_step', 'adamax_step', 'lamb_step', 'lars_step', 'lion_step', 'nadam_step', 'radam_step', 'rmsprop_step', 'rprop_step', 'sgd_step']

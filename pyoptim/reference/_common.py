@@ -39,3 +39,27 @@ def adam_moments(param, grad, exp_avg, exp_avg_sq, *, lr: float, betas, weight_d
     exp_avg[...] = m
     exp_avg_sq[...] = v
     return p, g, m, v
+
+
+# The kernels' per-tensor reductions (csrc/include/pyoptim/reduction.hpp): blocks of
+# this many elements from the tensor's start, each summed in this many lanes.
+REDUCTION_BLOCK = 8192
+REDUCTION_LANES = 16
+
+
+def tensor_sums(*arrays) -> list:
+    """sum(x * x) of each array in float64, in the kernels' order: element j of a block
+    into lane j % 16, the lanes of a block summed in order, then the blocks in order
+    (np.cumsum adds strictly in order, unlike np.sum)."""
+    import numpy as np
+
+    totals = []
+    for x in arrays:
+        flat = np.asarray(x, dtype=np.float64).reshape(-1)
+        blocks = -(-flat.size // REDUCTION_BLOCK)
+        padded = np.zeros(blocks * REDUCTION_BLOCK)  # + 0.0 changes no sum of squares
+        padded[:flat.size] = flat * flat
+        lanes = np.cumsum(padded.reshape(blocks, -1, REDUCTION_LANES), axis=1)[:, -1, :]
+        block_totals = np.cumsum(lanes, axis=1)[:, -1] if blocks else np.zeros(0)
+        totals.append(float(np.cumsum(block_totals)[-1]) if blocks else 0.0)
+    return totals

@@ -9,6 +9,8 @@
 // through the Python package instead.
 #pragma once
 
+#include <vector>
+
 #include "rules.hpp"
 
 PYOPTIM_BEGIN_NAMESPACE
@@ -17,7 +19,8 @@ PYOPTIM_BEGIN_NAMESPACE
 // scalar state (NAdam's mu_product, ASGD's eta and mu: pyoptim._core.RULES[rule]
 // ["scalars"] names them) keeps it in `scalars`, which the step advances in
 // place (null: the values before a first step, Rule::initial_scalars); the
-// others ignore it.
+// others ignore it. A rule with per-tensor reductions (LAMB, LARS) allocates
+// its few doubles of scratch here.
 template <class Rule, class T>
 inline void step_one(const double* options, std::int64_t step, T* param, const T* grad, T* const* state,
                      std::size_t n, int threads, double* scalars = nullptr) {
@@ -33,8 +36,9 @@ inline void step_one(const double* options, std::int64_t step, T* param, const T
       scalars = initial;
     }
   }
+  std::vector<double> scratch(reduction_scratch(rule_reductions<Rule>::count, &tensor, 1));
   with_scalars<Rule, double>(options, step, scalars, [&](const double* used) {
-    step_tensors<Rule, T>(options, step, &tensor, 1, threads, GradientClip{}, used);
+    step_tensors<Rule, T>(options, step, &tensor, 1, threads, GradientClip{}, used, scratch.data());
   });
 }
 

@@ -10,6 +10,8 @@
 #include "rules/adam.hpp"
 #include "rules/adamax.hpp"
 #include "rules/asgd.hpp"
+#include "rules/lamb.hpp"
+#include "rules/lars.hpp"
 #include "rules/lion.hpp"
 #include "rules/memory_roof.hpp"
 #include "rules/nadam.hpp"
@@ -30,6 +32,8 @@
   X(Lion)                        \
   X(Rprop)                       \
   X(ASGD)                        \
+  X(LAMB)                        \
+  X(LARS)                        \
   X(MemoryRoof)
 
 PYOPTIM_BEGIN_NAMESPACE
@@ -42,10 +46,17 @@ constexpr bool scalars_named() {
     return std::size(Rule::scalar_names) == std::size_t(Rule::n_scalars);
   return true;
 }
+template <class Rule>
+constexpr bool reductions_named() {
+  if constexpr (rule_reductions<Rule>::count > 0)
+    return std::size(Rule::reduction_names) == std::size_t(Rule::n_reductions);
+  return true;
+}
 #define PYOPTIM_CHECK_NAMES(Rule)                                                                       \
   static_assert(names_every<Rule::Option>(Rule::option_names), #Rule ": option_names must name each Option"); \
   static_assert(std::size(Rule::state_names) == std::size_t(Rule::n_state), #Rule ": state_names must name each State"); \
-  static_assert(scalars_named<Rule>(), #Rule ": scalar_names must name each Scalar");
+  static_assert(scalars_named<Rule>(), #Rule ": scalar_names must name each Scalar"); \
+  static_assert(reductions_named<Rule>(), #Rule ": reduction_names must name each Reduction");
 PYOPTIM_FOR_EACH_RULE(PYOPTIM_CHECK_NAMES)
 #undef PYOPTIM_CHECK_NAMES
 
