@@ -30,6 +30,8 @@ TUNED_LR = {
     "rmsprop": 1e-3,
     "adadelta": 2.0,
     "lion": 3e-4,
+    "rprop": 1e-2,  # a full-batch rule: on mini-batches no lr of the sweep trains well (bench/mnist_figures.md)
+    "asgd": 1.0,
 }
 
 
