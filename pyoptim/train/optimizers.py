@@ -32,6 +32,8 @@ TUNED_LR = {
     "lion": 3e-4,
     "rprop": 1e-2,  # a full-batch rule: on mini-batches no lr of the sweep trains well (bench/mnist_figures.md)
     "asgd": 1.0,
+    "lamb": 3e-3,
+    "lars": 1.0,
 }
 
 
