@@ -53,8 +53,11 @@ _REAL_DTYPES = {torch.float32: torch.float32, torch.float64: torch.float64,
                 torch.complex64: torch.float32, torch.complex128: torch.float64}
 
 
-def _scalar_dtype() -> torch.dtype:
-    """The dtype torch.optim keeps `step` and scalar state in."""
+def _scalar_dtype(rule_class: type[_PyoptimOptimizer] | None = None, key: str = "step") -> torch.dtype:
+    """The dtype torch.optim keeps `step` and scalar state in (float64 for the scalar
+    state of a rule whose reference keeps Python floats: scalars_in_float64)."""
+    if rule_class is not None and rule_class.scalars_in_float64 and key in rule_class.scalar_state:
+        return torch.float64
     return torch.float64 if torch.get_default_dtype() == torch.float64 else torch.float32
 
 
@@ -108,7 +111,9 @@ class PyoptimTorchOptimizer(torch.optim.Optimizer):
         self._check_group(defaults, "defaults")
         self._policy = GradientPolicy()
         self._engine: _Engine | None = None
-        super().__init__(params, defaults)
+        # The rule's own group keys (Schedule-Free's train_mode) ride along as
+        # defaults, so that torch fills them into every group, old and new.
+        super().__init__(params, {**defaults, **self.rule_class.group_state})
         if self.eager_state:
             with torch.no_grad():
                 for group in self.param_groups:
@@ -134,6 +139,7 @@ class PyoptimTorchOptimizer(torch.optim.Optimizer):
         if missing:
             raise ValueError(f"{where}: lacks the hyperparameters {missing}")
         cls.rule_class.check_hyper(plain)
+        cls.rule_class._check_group_state({**cls.rule_class.group_state, **plain}, where)
         for flag in ("foreach", "fused"):
             if flag in plain and plain[flag] not in (None, True, False):
                 raise TypeError(f"{flag}: expected None, True or False, got {plain[flag]!r}")
@@ -187,6 +193,9 @@ class PyoptimTorchOptimizer(torch.optim.Optimizer):
         return self._step(closure)
 
     def _step(self, closure=None):
+        if self.rule_class.mode_state is not None and not self.param_groups[0]["train_mode"]:
+            raise RuntimeError(f"{type(self).__name__}.step: the optimizer is in eval mode; call "
+                               f"optimizer.train() before training (and optimizer.eval() before evaluating)")
         loss = None
         if closure is not None:
             with torch.enable_grad():
@@ -216,12 +225,12 @@ class PyoptimTorchOptimizer(torch.optim.Optimizer):
         state.setdefault("_policy", getattr(self, "_policy", None) or GradientPolicy())
         super().__setstate__(state)
         for group in self.param_groups:  # keys added after the state_dict was saved
-            for k, v in self._group_defaults.items():
+            for k, v in {**self._group_defaults, **self.rule_class.group_state}.items():
                 group.setdefault(k, v)
         for entry in self.state.values():  # older state_dicts kept numbers, not tensors
             for k in (self.step_key, *self.rule_class.scalar_state):
                 if k is not None and k in entry and not isinstance(entry[k], torch.Tensor):
-                    entry[k] = torch.tensor(float(entry[k]), dtype=_scalar_dtype())
+                    entry[k] = torch.tensor(float(entry[k]), dtype=_scalar_dtype(self.rule_class, k))
         self._engine = None
 
 
@@ -466,7 +475,7 @@ def _new_state(opt: PyoptimTorchOptimizer, p: torch.Tensor, group: dict, used) -
     if cls.scalar_state or used is None:
         options = KernelOptions(cls).values(group, 1, frozenset())
         for k, v in cls.initial_scalars(options).items():
-            entry[k] = torch.tensor(float(v), dtype=_scalar_dtype())
+            entry[k] = torch.tensor(float(v), dtype=_scalar_dtype(cls, k))
         if used is None:
             used = _core.states_used(cls.rule, options)
     for name, needed in zip(_core.RULES[cls.rule]["state"], used):
@@ -551,6 +560,36 @@ def _torch_layout(twin: type) -> tuple[dict, str | None, bool]:
     return probe.defaults, ("step" if "step" in probe.state.get(p, {}) else None), eager
 
 
+class _TrainEvalModes:
+    """train() and eval() of a rule whose parameters move between a training and an
+    evaluation point (the rule's mode_state and mode_weight; Schedule-Free)."""
+
+    param_groups: list
+    state: Any
+    rule_class: ClassVar[type[_PyoptimOptimizer]]
+
+    def train(self) -> None:
+        """Put the parameters at their training point (before training)."""
+        self._switch(to_train=True)
+
+    def eval(self) -> None:
+        """Put the parameters at their evaluation point (before evaluating or saving)."""
+        self._switch(to_train=False)
+
+    @torch.no_grad()
+    def _switch(self, to_train: bool) -> None:
+        cls, name = self.rule_class, self.rule_class.mode_state
+        for group in self.param_groups:
+            if group["train_mode"] == to_train:
+                continue
+            weight = cls.mode_weight(_plain_group(group), to_train)
+            for p in group["params"]:
+                entry = self.state.get(p)
+                if entry and name in entry:  # a parameter that has not stepped is at both points
+                    p.lerp_(entry[name], weight)
+            group["train_mode"] = to_train
+
+
 def _torch_class(rule_class: type[_PyoptimOptimizer]) -> type:
     name = rule_class.__name__
     twin = getattr(torch.optim, name, None)
@@ -568,7 +607,8 @@ def _torch_class(rule_class: type[_PyoptimOptimizer]) -> type:
 
     attributes["__init__"] = __init__
     attributes["__doc__"] = f"{what} on pyoptim's kernels (CPU tensors, in place).\n\n{rule_class.__doc__ or ''}"
-    return type(name, (PyoptimTorchOptimizer,), attributes)
+    bases = (_TrainEvalModes, PyoptimTorchOptimizer) if rule_class.mode_state else (PyoptimTorchOptimizer,)
+    return type(name, bases, attributes)
 
 
 for _cls in sorted(_PyoptimOptimizer.registry.values(), key=lambda c: c.__name__):

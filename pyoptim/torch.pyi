@@ -30,6 +30,9 @@ class Adam(PyoptimTorchOptimizer):
 class AdamW(PyoptimTorchOptimizer):
     def __init__(self, params: Any, lr: float = 0.001, betas: tuple = (0.9, 0.999), eps: float = 1e-08, weight_decay: float = 0.01, amsgrad: bool = False, *, maximize: bool = False, eps_hat: bool = False, foreach: bool | None = None, capturable: bool = False, differentiable: bool = False, fused: bool | None = None, decoupled_weight_decay: bool = True) -> None: ...
 
+class AdamWScheduleFree(PyoptimTorchOptimizer):
+    def __init__(self, params: Any, lr: float = 0.0025, betas: tuple = (0.9, 0.999), eps: float = 1e-08, weight_decay: float = 0.0, warmup_steps: int = 0, r: float = 0.0, weight_lr_power: float = 2.0, *, foreach: bool | None = None, fused: bool | None = None, capturable: bool = False, differentiable: bool = False) -> None: ...
+
 class Adamax(PyoptimTorchOptimizer):
     def __init__(self, params: Any, lr: float = 0.002, betas: tuple = (0.9, 0.999), eps: float = 1e-08, weight_decay: float = 0.0, *, maximize: bool = False, foreach: bool | None = None, differentiable: bool = False, capturable: bool = False) -> None: ...
 
@@ -57,4 +60,7 @@ class Rprop(PyoptimTorchOptimizer):
 class SGD(PyoptimTorchOptimizer):
     def __init__(self, params: Any, lr: float = 0.001, momentum: float = 0.0, dampening: float = 0.0, weight_decay: float = 0.0, nesterov: bool = False, *, maximize: bool = False, momentum_init: str = 'grad', classic_momentum: bool = False, foreach: bool | None = None, differentiable: bool = False, fused: bool | None = None) -> None: ...
 
-__all__ = ['PyoptimTorchOptimizer', 'ASGD', 'Adadelta', 'Adagrad', 'Adam', 'AdamW', 'Adamax', 'LAMB', 'LARS', 'Lion', 'NAdam', 'RAdam', 'RMSprop', 'Rprop', 'SGD']
+class SGDScheduleFree(PyoptimTorchOptimizer):
+    def __init__(self, params: Any, lr: float = 1.0, momentum: float = 0.9, weight_decay: float = 0.0, warmup_steps: int = 0, r: float = 0.0, weight_lr_power: float = 2.0, *, foreach: bool | None = None, fused: bool | None = None, capturable: bool = False, differentiable: bool = False) -> None: ...
+
+__all__ = ['PyoptimTorchOptimizer', 'ASGD', 'Adadelta', 'Adagrad', 'Adam', 'AdamW', 'AdamWScheduleFree', 'Adamax', 'LAMB', 'LARS', 'Lion', 'NAdam', 'RAdam', 'RMSprop', 'Rprop', 'SGD', 'SGDScheduleFree']

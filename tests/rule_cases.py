@@ -64,6 +64,14 @@ CASES = {
         dict(lr=0.5, nesterov=True, maximize=True),
         dict(lr=0.01, momentum=0.0, trust_ratio=False),
     ],
+    "AdamWScheduleFree": [
+        dict(lr=0.01, betas=(0.8, 0.99), eps=1e-6, weight_decay=0.05, warmup_steps=3, r=0.5),
+        dict(lr=0.02, weight_lr_power=0.0),
+    ],
+    "SGDScheduleFree": [
+        dict(lr=0.05, momentum=0.7, weight_decay=0.01, warmup_steps=2),  # c >= 0.5 in the warmup
+        dict(lr=0.1, r=1.0),
+    ],
     "ASGD": [
         dict(lr=0.02, lambd=0.01, alpha=0.6, t0=3, weight_decay=0.05),  # averaging from step 5 on
         dict(lr=0.01, lambd=0.1, t0=0, maximize=True),

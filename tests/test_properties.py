@@ -24,6 +24,7 @@ VALID = {
     "etas": st.tuples(st.floats(0.01, 0.99), st.floats(1.01, 3.0)),
     "step_sizes": st.tuples(st.floats(0.0, 1e-3), st.floats(1e-3, 100.0)),
     "lambd": st.floats(0.0, 1.0), "t0": st.floats(0.0, 5.0), "trust_coefficient": st.floats(0.0, 0.1),
+    "warmup_steps": st.integers(0, 5), "r": st.floats(0.0, 2.0), "weight_lr_power": st.floats(0.0, 3.0),
 }
 # Invalid values and the exception they raise.
 INVALID = {
@@ -39,11 +40,17 @@ INVALID = {
                    | st.tuples(st.floats(1.0, 2.0), st.floats(0.0, 0.999))),
     "lambd": st.floats(max_value=-1e-12), "t0": st.floats(max_value=-1e-12),
     "trust_coefficient": st.floats(max_value=-1e-12),
+    "warmup_steps": st.integers(max_value=-1), "r": st.floats(max_value=-1e-12, allow_infinity=False),
+    "weight_lr_power": st.floats(max_value=-1e-12, allow_infinity=False),
 }
 # Where a rule gives a name its own meaning (ASGD's alpha is an exponent, not a decay
-# rate; LARS's eps may be 0, as optax's default).
-RULE_VALID = {"ASGD": {"alpha": st.floats(0.0, 2.0)}, "LARS": {"eps": st.floats(0.0, 1e-2)}}
-RULE_INVALID = {"ASGD": {"alpha": st.floats(max_value=-1e-12)}, "LARS": {"eps": st.floats(max_value=-1e-12)}}
+# rate; LARS's eps may be 0, as optax's default; Schedule-Free's beta1 and momentum
+# must be above 0, its eval() divides by them).
+RULE_VALID = {"ASGD": {"alpha": st.floats(0.0, 2.0)}, "LARS": {"eps": st.floats(0.0, 1e-2)},
+              "AdamWScheduleFree": {"betas": st.tuples(st.floats(0.01, 0.999), unit)},
+              "SGDScheduleFree": {"momentum": st.floats(0.01, 0.99)}}
+RULE_INVALID = {"ASGD": {"alpha": st.floats(max_value=-1e-12)}, "LARS": {"eps": st.floats(max_value=-1e-12)},
+                "SGDScheduleFree": {"momentum": st.floats(max_value=0.0) | st.floats(min_value=1.0)}}
 
 
 def hyper_strategy(name):

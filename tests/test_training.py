@@ -326,3 +326,18 @@ def test_mnist_test_accuracy_figures(mnist_full, one_kernel_thread, model, optim
     train.fit(net, opt, data, epochs=epochs, batch_size=batch, seed=0,
               scheduler=train.make_scheduler(schedule, opt, epochs=epochs))
     assert net.evaluate(test.x, test.y)[1] >= target
+
+
+@pytest.mark.parametrize("name", ["AdamWScheduleFree", "SGDScheduleFree"])
+def test_fit_trains_schedule_free_at_y_and_validates_at_x(name):
+    data = synthetic()
+    model = nn.mlp(6, (8,), 3, seed=0)
+    opt = pyoptim.Optimizer.registry[name](model.parameters(), lr=0.05)
+    history = train.fit(model, opt, data, epochs=3, batch_size=16, validation=data)
+    assert opt.param_groups[0]["train_mode"] is False  # the caller gets the average x
+    assert history.val_loss[-1] == model.evaluate(data.x, data.y)[0]
+    at_x = model.flat.params.copy()
+    opt.train()
+    assert not np.array_equal(model.flat.params, at_x)  # y differs from x after training
+    opt.eval()
+    np.testing.assert_allclose(model.flat.params, at_x, rtol=1e-5, atol=1e-7)

@@ -16,7 +16,8 @@ from .nadam import NAdam as NAdam
 from .radam import RAdam as RAdam
 from .rmsprop import RMSprop as RMSprop
 from .rprop import Rprop as Rprop
+from .schedule_free import AdamWScheduleFree as AdamWScheduleFree, SGDScheduleFree as SGDScheduleFree
 from .sgd import SGD as SGD
 
 ROOF: str
-__all__ = ['Optimizer', 'ASGD', 'Adadelta', 'Adagrad', 'Adam', 'AdamW', 'Adamax', 'LAMB', 'LARS', 'Lion', 'NAdam', 'RAdam', 'RMSprop', 'Rprop', 'SGD']
+__all__ = ['Optimizer', 'ASGD', 'Adadelta', 'Adagrad', 'Adam', 'AdamW', 'AdamWScheduleFree', 'Adamax', 'LAMB', 'LARS', 'Lion', 'NAdam', 'RAdam', 'RMSprop', 'Rprop', 'SGD', 'SGDScheduleFree']

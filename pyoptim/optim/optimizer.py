@@ -74,6 +74,16 @@ class Optimizer:
     # Checks of this rule's own hyperparameters, by name, replacing the shared
     # check of the same name (ASGD's alpha is an exponent, not a decay rate).
     hyper_checks: ClassVar[dict] = {}
+    # Keys a rule keeps in each param group besides its hyperparameters, with the
+    # value a new group starts from (Schedule-Free's train_mode); saved and loaded
+    # with the groups, never passed to the kernel.
+    group_state: ClassVar[dict] = {}
+    # A rule whose parameters move between a training and an evaluation point
+    # (Schedule-Free): the state array the move is towards; see mode_weight.
+    mode_state: ClassVar[str | None] = None
+    # pyoptim.torch keeps the scalar state in float64 (the rule's reference keeps
+    # Python floats), not in torch's scalar dtype.
+    scalars_in_float64: ClassVar[bool] = False
     _default_hyper: ClassVar[dict]  # cache of default_hyper(), per class
 
     def __init_subclass__(cls, **kwargs):
@@ -101,6 +111,18 @@ class Optimizer:
                 _checks.betas(group)
             elif isinstance(default, bool):
                 _checks.flag(name, group[name])
+
+    @classmethod
+    def _check_group_state(cls, group: dict, where: str) -> None:
+        for name, initial in cls.group_state.items():
+            if type(group[name]) is not type(initial):
+                raise TypeError(f"{where}: {name}: expected a {type(initial).__name__}, got {group[name]!r}")
+
+    @classmethod
+    def mode_weight(cls, group: dict, to_train: bool) -> float:
+        """For a rule with a mode_state: the weight of that state in the lerp that moves
+        a parameter to its training point (``to_train``) or to its evaluation point."""
+        raise NotImplementedError(f"{cls.__name__} has no training and evaluation points")
 
     @classmethod
     def kernel_options(cls, group: dict, context: StepContext) -> dict:
@@ -198,15 +220,16 @@ class Optimizer:
             raise TypeError(f"param_group: expected a dict, got {type(param_group).__name__}")
         if "params" not in param_group:
             raise ValueError("param_group: missing the key 'params'")
-        unknown = set(param_group) - set(self.defaults) - _EXTRA_GROUP_KEYS
+        unknown = set(param_group) - set(self.defaults) - _EXTRA_GROUP_KEYS - set(self.group_state)
         if unknown:
             raise ValueError(
                 f"param_group: unknown hyperparameters {sorted(unknown)}; "
                 f"{type(self).__name__} takes {sorted(self.defaults)}"
             )
-        group = {**self.defaults, **param_group}
+        group = {**self.defaults, **self.group_state, **param_group}
         group["params"] = _as_pairs(param_group["params"], f"param_groups[{len(self.param_groups)}]['params']")
         self.check_hyper(group)
+        self._check_group_state(group, "param_group")
 
         # Every registered array, old and new, must be distinct memory.
         everything = self._pairs + group["params"]
@@ -340,11 +363,13 @@ class Optimizer:
                 raise ValueError(f"state_dict: param_groups[{gi}] has {len(ids)} params, "
                                  f"the optimizer's has {len(run.indices)}")
             hyper = {k: v for k, v in saved.items() if k != "params"}
-            if not set(self.defaults) <= set(hyper) or set(hyper) - set(self.defaults) - _EXTRA_GROUP_KEYS:
+            if not set(self.defaults) <= set(hyper) or \
+                    set(hyper) - set(self.defaults) - _EXTRA_GROUP_KEYS - set(self.group_state):
                 raise ValueError(f"state_dict: param_groups[{gi}] has hyperparameters {sorted(hyper)}, "
                                  f"expected {sorted(self.defaults)}")
-            candidate = {**hyper, "params": group["params"]}
+            candidate = {**self.group_state, **hyper, "params": group["params"]}
             self.check_hyper(candidate)
+            self._check_group_state(candidate, f"state_dict: param_groups[{gi}]")
             used = _core.states_used(self.rule, self.kernel_option_values(candidate, StepContext(1, frozenset())))
             needed = {name for name, use in zip(self._state_names, used) if use}
             known = {"step", *self.scalar_state, *self._state_names}

@@ -14,6 +14,7 @@ from .nadam import nadam_step as nadam_step
 from .radam import radam_step as radam_step
 from .rmsprop import rmsprop_step as rmsprop_step
 from .rprop import rprop_step as rprop_step
+from .schedule_free import adamwschedulefree_step as adamwschedulefree_step, sgdschedulefree_step as sgdschedulefree_step
 from .sgd import sgd_step as sgd_step
 
-__all__ = ['asgd_step', 'adadelta_step', 'adagrad_step', 'adam_step', 'adamw_step', 'adamax_step', 'lamb_step', 'lars_step', 'lion_step', 'nadam_step', 'radam_step', 'rmsprop_step', 'rprop_step', 'sgd_step']
+__all__ = ['asgd_step', 'adadelta_step', 'adagrad_step', 'adam_step', 'adamw_step', 'adamwschedulefree_step', 'adamax_step', 'lamb_step', 'lars_step', 'lion_step', 'nadam_step', 'radam_step', 'rmsprop_step', 'rprop_step', 'sgd_step', 'sgdschedulefree_step']

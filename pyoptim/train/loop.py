@@ -84,6 +84,7 @@ def fit(model: Sequential, optimizer: Optimizer, train: Split, *, epochs: int, b
 
     for epoch in range(first_epoch, epochs + 1):
         epoch_start = time.perf_counter()
+        _set_mode(optimizer, training=True)
         lr = optimizer.param_groups[0]["lr"]
         loss_sum, correct, seen, has_classes = 0.0, 0, 0, True
         for done, (xb, yb) in enumerate(batches.epoch(), 1):
@@ -104,6 +105,7 @@ def fit(model: Sequential, optimizer: Optimizer, train: Split, *, epochs: int, b
         if history.diverged:
             break
         train_end = time.perf_counter()
+        _set_mode(optimizer, training=False)  # validation, checkpoints and the caller see x
 
         val_loss, val_accuracy = (model.evaluate(validation.x, validation.y, batch_size=eval_batch_size)
                                   if validation is not None else (None, None))
@@ -169,3 +171,10 @@ def _check_fit_args(model, optimizer, epochs, patience, scheduler) -> None:
             raise TypeError(f"scheduler: expected a pyoptim.lr_scheduler scheduler, got {type(scheduler).__name__}")
         if scheduler.optimizer is not optimizer:
             raise ValueError("scheduler: it belongs to another optimizer")
+
+
+def _set_mode(optimizer: Optimizer, training: bool) -> None:
+    """Move the parameters of a rule with training and evaluation points (Schedule-Free)
+    to the one the next phase needs; other rules have one point and nothing moves."""
+    if optimizer.mode_state is not None:
+        getattr(optimizer, "train" if training else "eval")()

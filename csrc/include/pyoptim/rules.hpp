@@ -18,6 +18,7 @@
 #include "rules/radam.hpp"
 #include "rules/rmsprop.hpp"
 #include "rules/rprop.hpp"
+#include "rules/schedule_free.hpp"
 #include "rules/sgd.hpp"
 
 #define PYOPTIM_FOR_EACH_RULE(X) \
@@ -34,6 +35,7 @@
   X(ASGD)                        \
   X(LAMB)                        \
   X(LARS)                        \
+  X(ScheduleFree)                \
   X(MemoryRoof)
 
 PYOPTIM_BEGIN_NAMESPACE
