@@ -35,8 +35,9 @@ from __future__ import annotations
 import inspect
 import math
 import operator
-from typing import Any, ClassVar
+from typing import Any, Callable, ClassVar
 
+import numpy as np
 import torch
 from torch.optim import optimizer as _torch_optim
 
@@ -114,6 +115,12 @@ class PyoptimTorchOptimizer(torch.optim.Optimizer):
         # The rule's own group keys (Schedule-Free's train_mode) ride along as
         # defaults, so that torch fills them into every group, old and new.
         super().__init__(params, {**defaults, **self.rule_class.group_state})
+        if self.rule_class.row_sparse:  # as torch's SparseAdam: dense real parameters only
+            for gi, group in enumerate(self.param_groups):
+                for pi, p in enumerate(group["params"]):
+                    if p.is_complex() or p.is_sparse:
+                        raise ValueError(f"param_groups[{gi}]['params'][{pi}]: {type(self).__name__} does not "
+                                         f"support {'complex' if p.is_complex() else 'sparse'} parameters")
         if self.eager_state:
             with torch.no_grad():
                 for group in self.param_groups:
@@ -228,7 +235,7 @@ class PyoptimTorchOptimizer(torch.optim.Optimizer):
             for k, v in {**self._group_defaults, **self.rule_class.group_state}.items():
                 group.setdefault(k, v)
         for entry in self.state.values():  # older state_dicts kept numbers, not tensors
-            for k in (self.step_key, *self.rule_class.scalar_state):
+            for k in (self.step_key if not self.rule_class.row_sparse else None, *self.rule_class.scalar_state):
                 if k is not None and k in entry and not isinstance(entry[k], torch.Tensor):
                     entry[k] = torch.tensor(float(entry[k]), dtype=_scalar_dtype(self.rule_class, k))
         self._engine = None
@@ -555,7 +562,7 @@ def _torch_layout(twin: type) -> tuple[dict, str | None, bool]:
     p = torch.zeros(1, requires_grad=True)
     probe = twin([p])
     eager = bool(probe.state)
-    p.grad = torch.zeros(1)
+    p.grad = torch.zeros(1).to_sparse() if twin is torch.optim.SparseAdam else torch.zeros(1)
     probe.step()
     return probe.defaults, ("step" if "step" in probe.state.get(p, {}) else None), eager
 
@@ -590,6 +597,71 @@ class _TrainEvalModes:
             group["train_mode"] = to_train
 
 
+class _RowSparseSteps:
+    """The step of a rule with row-sparse gradients (SparseAdam): each parameter's
+    sparse COO gradient, coalesced, gives the rows the kernel reads and writes
+    (the bindings' step_rows); as torch, each parameter counts its own steps (a
+    Python int) and a dense gradient is refused."""
+
+    param_groups: list
+    state: Any
+    rule_class: ClassVar[type[_PyoptimOptimizer]]
+    _check_group: Callable
+
+    @torch.no_grad()
+    def _step(self, closure=None):
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        cls = self.rule_class
+        work = []
+        for gi, group in enumerate(self.param_groups):  # everything checked before anything changes
+            plain = self._check_group(group, f"param_groups[{gi}]")
+            for pi, p in enumerate(group["params"]):
+                if p.grad is None:
+                    continue
+                where = f"param_groups[{gi}]['params'][{pi}]"
+                if not p.grad.is_sparse:
+                    raise RuntimeError(f"{where}: {type(self).__name__} does not support dense gradients, "
+                                       f"please consider Adam instead")
+                if p.dtype not in (torch.float32, torch.float64) or not p.is_contiguous() or p.device.type != "cpu":
+                    raise ValueError(f"{where}: expected a contiguous float32 or float64 CPU tensor, got "
+                                     f"{p.dtype} on {p.device}" + ("" if p.is_contiguous() else " (not contiguous)"))
+                work.append((p, plain, _touched_rows(p, p.grad)))
+        for p, plain, (rows, values, view) in work:
+            state = self.state[p]
+            if not state:
+                state["step"] = 0
+                for name in _core.RULES[cls.rule]["state"]:
+                    state[name] = torch.zeros_like(p, memory_format=torch.contiguous_format)
+            state["step"] += 1
+            step = int(state["step"])  # a float in state_dicts torch once saved
+            tensors = [(p.detach().view(view).numpy(), rows, values)
+                       + tuple(state[name].view(view).numpy() for name in _core.RULES[cls.rule]["state"])]
+            _core.step_rows(cls.rule, KernelOptions(cls).values(plain, step, frozenset()), step, tensors)
+        return loss
+
+
+def _touched_rows(p: torch.Tensor, grad: torch.Tensor) -> tuple:
+    """(rows, their gradient values, the 2-D view of p they index) from a sparse COO
+    gradient, coalesced (repeats summed, as torch does), as NumPy arrays. With k
+    sparse dimensions, p is seen as (prod(shape[:k]), prod(shape[k:])) and a row is
+    the linear index of the first k (sorted, since coalesced indices are)."""
+    g = grad.coalesce()
+    if g.dtype != p.dtype or g.shape != p.shape:
+        raise ValueError(f"grad: expected a sparse {p.dtype} gradient of shape {tuple(p.shape)}, got "
+                         f"{g.dtype} {tuple(g.shape)}")
+    k = g.sparse_dim()
+    n_rows = math.prod(p.shape[:k])
+    view = (n_rows, p.numel() // n_rows if n_rows else 0)
+    indices = g._indices()
+    linear = torch.zeros(indices.shape[1], dtype=torch.int64)
+    for d in range(k):
+        linear = linear * p.shape[d] + indices[d]
+    return linear.numpy(), g._values().contiguous().reshape(len(linear), view[1]).numpy(), view
+
+
 def _torch_class(rule_class: type[_PyoptimOptimizer]) -> type:
     name = rule_class.__name__
     twin = getattr(torch.optim, name, None)
@@ -607,7 +679,11 @@ def _torch_class(rule_class: type[_PyoptimOptimizer]) -> type:
 
     attributes["__init__"] = __init__
     attributes["__doc__"] = f"{what} on pyoptim's kernels (CPU tensors, in place).\n\n{rule_class.__doc__ or ''}"
-    bases = (_TrainEvalModes, PyoptimTorchOptimizer) if rule_class.mode_state else (PyoptimTorchOptimizer,)
+    bases: tuple = (PyoptimTorchOptimizer,)
+    if rule_class.mode_state:
+        bases = (_TrainEvalModes, *bases)
+    if rule_class.row_sparse:
+        bases = (_RowSparseSteps, *bases)
     return type(name, bases, attributes)
 
 

@@ -63,4 +63,7 @@ class SGD(PyoptimTorchOptimizer):
 class SGDScheduleFree(PyoptimTorchOptimizer):
     def __init__(self, params: Any, lr: float = 1.0, momentum: float = 0.9, weight_decay: float = 0.0, warmup_steps: int = 0, r: float = 0.0, weight_lr_power: float = 2.0, *, foreach: bool | None = None, fused: bool | None = None, capturable: bool = False, differentiable: bool = False) -> None: ...
 
-__all__ = ['PyoptimTorchOptimizer', 'ASGD', 'Adadelta', 'Adagrad', 'Adam', 'AdamW', 'AdamWScheduleFree', 'Adamax', 'LAMB', 'LARS', 'Lion', 'NAdam', 'RAdam', 'RMSprop', 'Rprop', 'SGD', 'SGDScheduleFree']
+class SparseAdam(PyoptimTorchOptimizer):
+    def __init__(self, params: Any, lr: float = 0.001, betas: tuple = (0.9, 0.999), eps: float = 1e-08, *, maximize: bool = False) -> None: ...
+
+__all__ = ['PyoptimTorchOptimizer', 'ASGD', 'Adadelta', 'Adagrad', 'Adam', 'AdamW', 'AdamWScheduleFree', 'Adamax', 'LAMB', 'LARS', 'Lion', 'NAdam', 'RAdam', 'RMSprop', 'Rprop', 'SGD', 'SGDScheduleFree', 'SparseAdam']

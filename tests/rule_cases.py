@@ -72,6 +72,10 @@ CASES = {
         dict(lr=0.05, momentum=0.7, weight_decay=0.01, warmup_steps=2),  # c >= 0.5 in the warmup
         dict(lr=0.1, r=1.0),
     ],
+    "SparseAdam": [
+        dict(lr=0.01, betas=(0.8, 0.99), eps=1e-6),
+        dict(lr=0.02, maximize=True),
+    ],
     "ASGD": [
         dict(lr=0.02, lambd=0.01, alpha=0.6, t0=3, weight_decay=0.05),  # averaging from step 5 on
         dict(lr=0.01, lambd=0.1, t0=0, maximize=True),

@@ -38,7 +38,7 @@ RULES = {"SGD": ["mul"], "Adam": ["mul", "sqrt", "div"], "Adagrad": ["mul", "sqr
          "RMSprop": ["mul", "sqrt", "div"], "Adadelta": ["mul", "sqrt", "div"], "NAdam": ["mul", "sqrt", "div"],
          "RAdam": ["mul", "sqrt", "div"], "Adamax": ["mul", "div"], "Lion": ["mul"],
          "Rprop": ["mul", "sub"], "ASGD": ["mul", "add"], "LAMB": ["mul", "sqrt", "div"], "LARS": ["mul", "add"],
-         "ScheduleFree": ["mul", "sqrt", "div"],
+         "ScheduleFree": ["mul", "sqrt", "div"], "SparseAdam": ["mul", "sqrt", "div"],
          "MemoryRoof": ["add"]}
 
 

@@ -267,7 +267,8 @@ def test_compare_rules_start_from_the_same_weights_on_the_same_batches():
     # Rprop's lr is only its first step size, which its step_sizes then bound.
     still = {"lr": 0.0, "step_sizes": (0.0, 0.0)}
     frozen = [train.RuleEntry(name, cls, {k: v for k, v in still.items() if k in cls.default_hyper()})
-              for name, cls in pyoptim.Optimizer.registry.items() if "lr" in cls.default_hyper()]
+              for name, cls in pyoptim.Optimizer.registry.items()
+              if "lr" in cls.default_hyper() and name != "SparseAdam"]  # SparseAdam needs lr > 0, as torch
     results = train.compare_rules(lambda: nn.mlp(6, (5,), 3, seed=4), frozen, data, test, epochs=2, batch_size=8)
     # With lr = 0 nothing moves, so equal losses mean equal starting weights and equal batches.
     assert len({tuple(r.history.train_loss) for r in results}) == 1

@@ -130,6 +130,7 @@ void check_states_present(const RuleInfo& rule, const double* options, const boo
 
 void bind_step_plan(py::module_& m);
 void bind_torch_plan(py::module_& m);
+void bind_step_rows(py::module_& m);
 
 }  // namespace bindings
 }  // namespace pyoptim

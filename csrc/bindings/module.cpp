@@ -148,6 +148,7 @@ PYBIND11_MODULE(_core, m) {
 
   bind_step_plan(m);
   bind_torch_plan(m);
+  bind_step_rows(m);
 
   m.def("check_no_overlap",
         [](py::list spans) {

@@ -18,6 +18,7 @@ from .rmsprop import RMSprop as RMSprop
 from .rprop import Rprop as Rprop
 from .schedule_free import AdamWScheduleFree as AdamWScheduleFree, SGDScheduleFree as SGDScheduleFree
 from .sgd import SGD as SGD
+from .sparse_adam import SparseAdam as SparseAdam
 
 ROOF: str
-__all__ = ['Optimizer', 'ASGD', 'Adadelta', 'Adagrad', 'Adam', 'AdamW', 'AdamWScheduleFree', 'Adamax', 'LAMB', 'LARS', 'Lion', 'NAdam', 'RAdam', 'RMSprop', 'Rprop', 'SGD', 'SGDScheduleFree']
+__all__ = ['Optimizer', 'ASGD', 'Adadelta', 'Adagrad', 'Adam', 'AdamW', 'AdamWScheduleFree', 'Adamax', 'LAMB', 'LARS', 'Lion', 'NAdam', 'RAdam', 'RMSprop', 'Rprop', 'SGD', 'SGDScheduleFree', 'SparseAdam']

@@ -84,6 +84,9 @@ class Optimizer:
     # pyoptim.torch keeps the scalar state in float64 (the rule's reference keeps
     # Python floats), not in torch's scalar dtype.
     scalars_in_float64: ClassVar[bool] = False
+    # Its gradients may be row-sparse (SparseAdam): step(rows=...) in the NumPy
+    # API, torch's sparse COO gradients in pyoptim.torch (the bindings' step_rows).
+    row_sparse: ClassVar[bool] = False
     _default_hyper: ClassVar[dict]  # cache of default_hyper(), per class
 
     def __init_subclass__(cls, **kwargs):

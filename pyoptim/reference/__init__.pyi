@@ -16,5 +16,6 @@ from .rmsprop import rmsprop_step as rmsprop_step
 from .rprop import rprop_step as rprop_step
 from .schedule_free import adamwschedulefree_step as adamwschedulefree_step, sgdschedulefree_step as sgdschedulefree_step
 from .sgd import sgd_step as sgd_step
+from .sparse_adam import sparseadam_step as sparseadam_step
 
-__all__ = ['asgd_step', 'adadelta_step', 'adagrad_step', 'adam_step', 'adamw_step', 'adamwschedulefree_step', 'adamax_step', 'lamb_step', 'lars_step', 'lion_step', 'nadam_step', 'radam_step', 'rmsprop_step', 'rprop_step', 'sgd_step', 'sgdschedulefree_step']
+__all__ = ['asgd_step', 'adadelta_step', 'adagrad_step', 'adam_step', 'adamw_step', 'adamwschedulefree_step', 'adamax_step', 'lamb_step', 'lars_step', 'lion_step', 'nadam_step', 'radam_step', 'rmsprop_step', 'rprop_step', 'sgd_step', 'sgdschedulefree_step', 'sparseadam_step']

@@ -20,6 +20,7 @@
 #include "rules/rprop.hpp"
 #include "rules/schedule_free.hpp"
 #include "rules/sgd.hpp"
+#include "rules/sparse_adam.hpp"
 
 #define PYOPTIM_FOR_EACH_RULE(X) \
   X(SGD)                         \
@@ -36,6 +37,7 @@
   X(LAMB)                        \
   X(LARS)                        \
   X(ScheduleFree)                \
+  X(SparseAdam)                  \
   X(MemoryRoof)
 
 PYOPTIM_BEGIN_NAMESPACE
