@@ -34,6 +34,8 @@ TUNED_LR = {
     "asgd": 1.0,
     "lamb": 3e-3,
     "lars": 1.0,
+    "adamwschedulefree": 8e-3,
+    "sgdschedulefree": 1.0,
 }
 
 
