@@ -496,6 +496,19 @@ def write_report(machine, results, out: Path, probe: dict | None = None) -> None
         lines += table(["placement", "step", "relative time"],
                        [(name, fmt_time(placement["seconds"][name]), f"{rel:.2f}")
                         for name, rel in placement["relative"].items()]) + [""]
+    sparse = sorted((r for r in results if r.get("kind") == "sparse"), key=lambda r: r["threads"])
+    if sparse:
+        s0 = sparse[0]
+        lines += ["## SparseAdam: an embedding table, 1% of its rows per step", "",
+                  f"{s0['rows']:,} rows x {s0['width']} float32, {s0['touched']:,} lookups per step (with "
+                  "repeats, which each contender coalesces inside its step); "
+                  f"{s0['blocks']} alternating blocks of 10 steps, median step time, and the median over blocks "
+                  "of torch's time over the contender's.", ""]
+        lines += table(["threads", "pyoptim (NumPy API)", "pyoptim.torch", "torch.optim.SparseAdam",
+                        "NumPy API vs torch", "pyoptim.torch vs torch"],
+                       [(r["threads"], fmt_time(r["seconds"]["pyoptim"]), fmt_time(r["seconds"]["pyoptim.torch"]),
+                         fmt_time(r["seconds"]["torch"]), ratio(r["vs_torch"]["pyoptim"]),
+                         ratio(r["vs_torch"]["pyoptim.torch"])) for r in sparse]) + [""]
     if probe:
         lines += ["## The NumPy baseline and the allocator", "",
                   "Adam, float32, 1 thread, one step (median of 15), the NumPy reference and pyoptim in the "

@@ -2,7 +2,7 @@
 
 Optimizers (``SGD``, ``Adam``, ``AdamW``, ``Adagrad``, ``RMSprop``,
 ``Adadelta``, ``NAdam``, ``RAdam``, ``Adamax``, ``Lion``, ``Rprop``, ``ASGD``,
-``LAMB``, ``LARS``, ``AdamWScheduleFree``, ``SGDScheduleFree``;
+``LAMB``, ``LARS``, ``AdamWScheduleFree``, ``SGDScheduleFree``, ``SparseAdam``;
 ``pyoptim.Optimizer.registry`` has them all) update NumPy arrays in place
 with vectorised, multi-threaded C++ kernels whose instruction set (portable,
 AVX2+FMA, AVX-512) is chosen once, at import. Set ``PYOPTIM_SIMD`` to
