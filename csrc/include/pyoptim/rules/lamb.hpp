@@ -9,10 +9,11 @@
 
 #include "../common.hpp"
 #include "../reduction.hpp"
+#include "trust_ratio.hpp"
 
 PYOPTIM_BEGIN_NAMESPACE
 
-struct LAMB {
+struct LAMB : TrustRatio {
   static constexpr const char* name = "lamb";
 
   enum class Option : int { lr, beta1, beta2, eps, weight_decay, bias_correction, trust_ratio, maximize, count };
@@ -25,9 +26,6 @@ struct LAMB {
 
   static bool uses_state(const double*, int) { return true; }
 
-  // Per tensor: the sums of squares of the parameter and of the update direction.
-  enum Reduction : int { param_squares, update_squares, n_reductions };
-  static constexpr const char* reduction_names[] = {"param_squares", "update_squares"};
 
   template <class T>
   struct Step {
@@ -81,16 +79,8 @@ struct LAMB {
   }
 
   template <class T>
-  struct TensorStep {
-    T neg_step;  // -lr * trust ratio
-  };
-
-  // optax's trust ratio: 1 where either norm is 0 (a NaN norm stays NaN).
-  template <class T>
   static TensorStep<T> tensor_step(const Step<T>& s, const double* sums) {
-    const double param_norm = std::sqrt(sums[param_squares]), update_norm = std::sqrt(sums[update_squares]);
-    const double ratio = !s.trust_ratio || param_norm == 0.0 || update_norm == 0.0 ? 1.0 : param_norm / update_norm;
-    return {T(-s.lr * ratio)};
+    return scaled_step<T>(s.lr, s.trust_ratio, 1.0, 0.0, sums);  // ||p|| / ||u||
   }
 
   template <class T, class Gradient>

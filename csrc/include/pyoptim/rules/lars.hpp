@@ -9,10 +9,11 @@
 
 #include "../common.hpp"
 #include "../reduction.hpp"
+#include "trust_ratio.hpp"
 
 PYOPTIM_BEGIN_NAMESPACE
 
-struct LARS {
+struct LARS : TrustRatio {
   static constexpr const char* name = "lars";
 
   enum class Option : int { lr, momentum, weight_decay, trust_coefficient, eps, nesterov, trust_ratio, maximize, count };
@@ -25,8 +26,6 @@ struct LARS {
 
   static bool uses_state(const double* options, int) { return Options<Option>(options)[Option::momentum] != 0.0; }
 
-  enum Reduction : int { param_squares, update_squares, n_reductions };
-  static constexpr const char* reduction_names[] = {"param_squares", "update_squares"};
 
   template <class T>
   struct Step {
@@ -70,18 +69,8 @@ struct LARS {
   }
 
   template <class T>
-  struct TensorStep {
-    T neg_step;  // -lr * trust ratio
-  };
-
-  // optax's trust ratio: 1 where either norm is 0 (a NaN norm stays NaN).
-  template <class T>
   static TensorStep<T> tensor_step(const Step<T>& s, const double* sums) {
-    const double param_norm = std::sqrt(sums[param_squares]), update_norm = std::sqrt(sums[update_squares]);
-    const double ratio = !s.trust_ratio || param_norm == 0.0 || update_norm == 0.0
-                             ? 1.0
-                             : s.trust_coefficient * param_norm / (update_norm + s.eps);
-    return {T(-s.lr * ratio)};
+    return scaled_step<T>(s.lr, s.trust_ratio, s.trust_coefficient, s.eps, sums);
   }
 
   template <class T, class Gradient>
