@@ -34,8 +34,9 @@ TUNED_LR = {
     "asgd": 1.0,
     "lamb": 3e-3,
     "lars": 1.0,
-    "adamwschedulefree": 8e-3,
+    "adamwschedulefree": 4e-3,
     "sgdschedulefree": 1.0,
+    "sparseadam": 3e-3,
 }
 
 
