@@ -38,6 +38,9 @@ class SparseAdam(Optimizer):
     def __init__(self, params, lr: float = 1e-3, betas: tuple = (0.9, 0.999), eps: float = 1e-8, *,
                  maximize: bool = False):
         super().__init__(params, dict(lr=lr, betas=betas, eps=eps, maximize=maximize))
+        # Kept between steps: the sorted rows of each parameter's last step (a new
+        # array each step would be fresh pages from the OS, zeroed, at every step).
+        self._buffers: dict = {}
 
     def step(self, closure: Callable[[], Any] | None = None, *, rows: Sequence | None = None):
         """One step: over the registered dense gradients, or (``rows``) over the given rows only."""
@@ -47,7 +50,7 @@ class SparseAdam(Optimizer):
         if self._policy.active:
             raise ValueError("rows: a gradient policy (clipping, skipping) needs dense gradients; "
                              "step() without rows, or set_gradient_policy() to clear it")
-        touched = coalesced_rows(rows, [param for param, _ in self._pairs])
+        touched = coalesced_rows(rows, [param for param, _ in self._pairs], self._buffers)
         for group, run in zip(self.param_groups, self._runs):  # every group checked before any steps
             if run.options.stale(self._key(group)):
                 self.check_hyper(group)
@@ -63,9 +66,11 @@ class SparseAdam(Optimizer):
         return loss
 
 
-def coalesced_rows(rows: Sequence, params: list) -> list:
+def coalesced_rows(rows: Sequence, params: list, buffers: dict | None = None) -> list:
     """(indices, values) per parameter, checked, with indices strictly increasing
-    and the values of repeated indices summed (in order of appearance)."""
+    and the values of repeated indices summed (in order of appearance). `buffers`
+    (by parameter position) holds the arrays sorted rows are written to, reused."""
+    buffers = {} if buffers is None else buffers
     if not isinstance(rows, (list, tuple)) or len(rows) != len(params):
         raise TypeError(f"rows: expected a list of one (indices, values) per parameter ({len(params)}), "
                         f"got {type(rows).__name__}" + (f" of {len(rows)}" if isinstance(rows, (list, tuple)) else ""))
@@ -89,9 +94,19 @@ def coalesced_rows(rows: Sequence, params: list) -> list:
             raise ValueError(f"{where}: indices: expected rows in [0, {param.shape[0]}), got "
                              f"{indices.min()} to {indices.max()}")
         if len(indices) > 1 and not np.all(indices[1:] > indices[:-1]):
-            unique, inverse = np.unique(indices, return_inverse=True)
-            summed = np.zeros((len(unique), *param.shape[1:]), dtype=param.dtype)
-            np.add.at(summed, inverse, values)
-            indices, values = unique, summed
+            order = np.argsort(indices, kind="stable")  # repeats keep their order of appearance
+            indices = indices[order]
+            first = np.concatenate(([True], indices[1:] != indices[:-1]))
+            unique = np.flatnonzero(first)
+            buffer = buffers.get(k)
+            if buffer is None or buffer.dtype != values.dtype or buffer.shape[1:] != values.shape[1:] \
+                    or len(buffer) < len(unique):
+                buffer = buffers[k] = np.empty((max(len(unique), 2 * len(buffer) if buffer is not None else 0),
+                                                *values.shape[1:]), dtype=values.dtype)
+            summed = buffer[:len(unique)]
+            np.take(values, order[unique], axis=0, out=summed)
+            repeats = np.flatnonzero(~first)  # usually few: added one by one, in order
+            np.add.at(summed, np.cumsum(first)[repeats] - 1, values[order[repeats]])
+            indices, values = indices[unique], summed
         out.append((np.ascontiguousarray(indices), np.ascontiguousarray(values)))
     return out
