@@ -258,7 +258,7 @@ def _step_with_hooks(opt: PyoptimTorchOptimizer, closure):
                 if not (isinstance(result, tuple) and len(result) == 2):
                     raise RuntimeError(f"step pre-hook {hook!r} must return None or (args, kwargs), got {result!r}")
                 args, kwargs = result
-        out = PyoptimTorchOptimizer._step(*args, **kwargs)
+        out = type(opt)._step(*args, **kwargs)  # the rule's own step (a row-sparse rule has its own)
         opt._optimizer_step_code()
         for hook in (*opt._optimizer_step_post_hooks.values(), *_torch_optim._global_optimizer_post_hooks.values()):
             hook(opt, args, kwargs)

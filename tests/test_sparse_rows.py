@@ -137,3 +137,15 @@ def test_torch_adapter_trains_a_sparse_embedding_like_torch():
             o.step()
     np.testing.assert_allclose(ours.weight.detach().numpy(), theirs.weight.detach().numpy(), rtol=1e-5, atol=1e-7)
     assert opt.state[ours.weight]["step"] == ref.state[theirs.weight]["step"] == 25
+
+
+def test_torch_adapter_steps_rows_under_step_hooks():
+    p = torch.zeros(10, 2, dtype=torch.float64, requires_grad=True)
+    opt = pt.SparseAdam([p], lr=0.1)
+    calls = []
+    opt.register_step_pre_hook(lambda o, args, kwargs: calls.append("pre"))
+    opt.register_step_post_hook(lambda o, args, kwargs: calls.append("post"))
+    p.grad = sparse_grad(np.array([3]), np.ones((1, 2)), (10, 2))
+    opt.step()
+    assert calls == ["pre", "post"]
+    assert p.detach()[3].ne(0).all() and p.detach()[[0, 1, 2, 4]].eq(0).all()
