@@ -26,7 +26,6 @@ struct LAMB : TrustRatio {
 
   static bool uses_state(const double*, int) { return true; }
 
-
   template <class T>
   struct Step {
     T grad_sign, beta1, one_minus_beta1, beta2, one_minus_beta2, correction1, correction2, eps, weight_decay;

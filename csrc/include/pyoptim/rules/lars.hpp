@@ -26,7 +26,6 @@ struct LARS : TrustRatio {
 
   static bool uses_state(const double* options, int) { return Options<Option>(options)[Option::momentum] != 0.0; }
 
-
   template <class T>
   struct Step {
     T grad_sign, weight_decay, momentum;
