@@ -618,6 +618,7 @@ class _RowSparseSteps:
         work = []
         for gi, group in enumerate(self.param_groups):  # everything checked before anything changes
             plain = self._check_group(group, f"param_groups[{gi}]")
+            options = KernelOptions(cls)
             for pi, p in enumerate(group["params"]):
                 if p.grad is None:
                     continue
@@ -628,8 +629,8 @@ class _RowSparseSteps:
                 if p.dtype not in (torch.float32, torch.float64) or not p.is_contiguous() or p.device.type != "cpu":
                     raise ValueError(f"{where}: expected a contiguous float32 or float64 CPU tensor, got "
                                      f"{p.dtype} on {p.device}" + ("" if p.is_contiguous() else " (not contiguous)"))
-                work.append((p, plain, _touched_rows(p, p.grad)))
-        for p, plain, (rows, values, view) in work:
+                work.append((p, plain, options, _touched_rows(p, p.grad)))
+        for p, plain, options, (rows, values, view) in work:
             state = self.state[p]
             if not state:
                 state["step"] = 0
@@ -639,7 +640,7 @@ class _RowSparseSteps:
             step = int(state["step"])  # a float in state_dicts torch once saved
             tensors = [(p.detach().view(view).numpy(), rows, values)
                        + tuple(state[name].view(view).numpy() for name in _core.RULES[cls.rule]["state"])]
-            _core.step_rows(cls.rule, KernelOptions(cls).values(plain, step, frozenset()), step, tensors)
+            _core.step_rows(cls.rule, options.values(plain, step, frozenset()), step, tensors)
         return loss
 
 

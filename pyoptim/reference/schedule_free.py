@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._common import lerp
+
 
 def _advance(step, lr_max, weight_sum, lr, warmup_steps, r, weight_lr_power):
     lr_t = lr * (step / warmup_steps if step <= warmup_steps else 1.0)
@@ -17,8 +19,7 @@ def _move(param, z, u, step, lr_t, beta, c):
     T = param.dtype.type
     y = param.copy()
     z_start = y if step == 1 else z.copy()  # the kernels API treats every state as new at step 1
-    towards_z = z_start - (z_start - y) * T(1.0 - c) if abs(c) >= 0.5 else y + T(c) * (z_start - y)
-    param[...] = towards_z + T(lr_t * (beta * (1.0 - c) - 1.0)) * u
+    param[...] = lerp(y, z_start, c) + T(lr_t * (beta * (1.0 - c) - 1.0)) * u
     z[...] = z_start + T(-lr_t) * u
 
 

@@ -62,8 +62,8 @@ struct ScheduleFree {
 
   template <class T>
   struct Step {
-    T beta2, one_minus_beta2, bias_correction2, eps, weight_decay, average, rest, y_step, z_step;
-    bool adaptive, decay, z_is_new, from_z;  // from_z: the lerp as torch computes it for c >= 0.5
+    T beta2, one_minus_beta2, bias_correction2, eps, weight_decay, average, average_minus_one, y_step, z_step;
+    bool adaptive, decay, z_is_new, lerp_small;
 
     Step(Options<Option> o, std::int64_t step, const double* scalars) {
       const double lr = scheduled_lr(o, step), w = weight(o, step, scalars[lr_max]);
@@ -74,8 +74,8 @@ struct ScheduleFree {
       eps = T(o[Option::eps]);
       weight_decay = T(o[Option::weight_decay]);
       average = T(c);
-      rest = T(1.0 - c);
-      from_z = std::abs(c) >= 0.5;
+      average_minus_one = -(T(1) - average);
+      lerp_small = average < T(0.5);
       y_step = T(lr * (o[Option::beta1] * (1.0 - c) - 1.0));
       z_step = T(-lr);
       adaptive = o.flag(Option::adaptive);
@@ -89,8 +89,7 @@ struct ScheduleFree {
                      const T* PYOPTIM_RESTRICT grad, T* const* state) {
     T* PYOPTIM_RESTRICT zs = state[z];
     T* PYOPTIM_RESTRICT v = state[exp_avg_sq];
-    with_flags({s.adaptive, s.decay, s.z_is_new, s.from_z}, [&](auto adaptive, auto decay, auto z_is_new,
-                                                                auto from_z) {
+    with_flags({s.adaptive, s.decay, s.z_is_new}, [&](auto adaptive, auto decay, auto z_is_new) {
       PYOPTIM_SIMD
       for (std::size_t i = 0; i < n; ++i) {
         const T y = param[i], g = in(grad[i]);
@@ -102,8 +101,7 @@ struct ScheduleFree {
         }
         if constexpr (decay) u = u + s.weight_decay * y;
         const T zi = z_is_new ? y : zs[i];
-        const T towards_z = from_z ? zi - (zi - y) * s.rest : y + s.average * (zi - y);
-        param[i] = towards_z + s.y_step * u;
+        param[i] = lerp(y, zi, s.average, s.average_minus_one, s.lerp_small) + s.y_step * u;
         zs[i] = zi + s.z_step * u;
       }
     });
