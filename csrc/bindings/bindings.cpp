@@ -45,7 +45,8 @@ const RuleInfo kRules[kRuleCount] = {
   {Rule::name, #Rule, Rule::n_options, Rule::option_names, Rule::n_state, Rule::state_names, &Rule::uses_state,   \
    Scalars<Rule>::count, Scalars<Rule>::names(), &Scalars<Rule>::initial, &Scalars<Rule>::advance<double>,  \
    &Scalars<Rule>::advance<float>, rule_scalars<Rule>::advance_after_update, Reductions<Rule>::count,           \
-   Reductions<Rule>::names()},
+   Reductions<Rule>::names(), rule_state_shapes<Rule>::get(), whole_tensor_rule<Rule>::value,                  \
+   &step_scratch<Rule, float>, &step_scratch<Rule, double>},
     PYOPTIM_FOR_EACH_RULE(PYOPTIM_RULE_INFO)
 #undef PYOPTIM_RULE_INFO
 };
@@ -58,6 +59,29 @@ PYOPTIM_FOR_EACH_RULE(PYOPTIM_SCALARS_FIT)
 #define PYOPTIM_OPTIONS_FIT(Rule) static_assert(Rule::n_options <= kMaxOptions, "raise kMaxOptions");
 PYOPTIM_FOR_EACH_RULE(PYOPTIM_OPTIONS_FIT)
 #undef PYOPTIM_OPTIONS_FIT
+
+const char* state_shape_name(const RuleInfo& rule, int k) {
+  switch (rule.state_shapes ? rule.state_shapes[k] : StateShape::like_param) {
+    case StateShape::matrix_rows: return "rows";
+    case StateShape::matrix_cols: return "cols";
+    case StateShape::unless_matrix: return "unless_matrix";
+    default: return "param";
+  }
+}
+
+bool state_kept(const RuleInfo& rule, int k, const std::vector<py::ssize_t>& param) {
+  const StateShape kind = rule.state_shapes ? rule.state_shapes[k] : StateShape::like_param;
+  if (kind == StateShape::like_param) return true;
+  return (param.size() >= 2) == (kind != StateShape::unless_matrix);
+}
+
+std::vector<py::ssize_t> state_shape(const RuleInfo& rule, int k, const std::vector<py::ssize_t>& param) {
+  std::vector<py::ssize_t> shape = param;
+  const StateShape kind = rule.state_shapes ? rule.state_shapes[k] : StateShape::like_param;
+  if (kind == StateShape::matrix_rows) shape[shape.size() - 1] = 1;
+  if (kind == StateShape::matrix_cols) shape[shape.size() - 2] = 1;
+  return shape;
+}
 
 int rule_index(const std::string& name) {
   std::string known;
@@ -157,15 +181,13 @@ void check_states_present(const RuleInfo& rule, const double* options, const boo
 
 void run_rule(int rule, const double* options, std::int64_t step, const std::vector<TensorRef<float>>& f32,
               const std::vector<TensorRef<double>>& f64, const GradientClip& clip, const double* scalars) {
-  // A rule with per-tensor reductions sums into scratch; one buffer per calling
-  // thread (plans may step concurrently on different threads), grown as needed.
+  // A rule with per-tensor reductions or whole-tensor steps sums into scratch;
+  // one buffer per calling thread (plans may step concurrently on different
+  // threads), grown as needed.
   thread_local std::vector<double> scratch;
-  const int n_reductions = kRules[rule].n_reductions;
-  if (n_reductions > 0) {
-    const std::size_t need = std::max(reduction_scratch(n_reductions, f32.data(), f32.size()),
-                                      reduction_scratch(n_reductions, f64.data(), f64.size()));
-    if (scratch.size() < need) scratch.resize(need);
-  }
+  const std::size_t need = std::max(kRules[rule].scratch_f32(f32.data(), f32.size()),
+                                    kRules[rule].scratch_f64(f64.data(), f64.size()));
+  if (scratch.size() < need) scratch.resize(need);
   py::gil_scoped_release release;
   const KernelTable& k = active_kernels();
   const int threads = num_threads();

@@ -39,7 +39,21 @@ struct RuleInfo {
   // Per-tensor reductions (see reduction.hpp): how many, and their names.
   int n_reductions;
   const char* const* reduction_names;
+  // Each state's shape (tensor.hpp), or null: every state shaped like its parameter.
+  const StateShape* state_shapes;
+  // Whether the rule steps whole tensors (multi_tensor.hpp), and the scratch a step needs.
+  bool whole_tensor;
+  std::size_t (*scratch_f32)(const TensorRef<float>* tensors, std::size_t count);
+  std::size_t (*scratch_f64)(const TensorRef<double>* tensors, std::size_t count);
 };
+
+// The shape of state k of `rule` as Python names it: "param", "rows", "cols", "unless_matrix".
+const char* state_shape_name(const RuleInfo& rule, int k);
+
+// Whether a parameter of shape `param` keeps state k of `rule`, and the shape
+// that state has.
+bool state_kept(const RuleInfo& rule, int k, const std::vector<py::ssize_t>& param);
+std::vector<py::ssize_t> state_shape(const RuleInfo& rule, int k, const std::vector<py::ssize_t>& param);
 
 // The most scalars any rule keeps per parameter.
 constexpr int kMaxScalars = 2;

@@ -100,6 +100,9 @@ PYBIND11_MODULE(_core, m) {
     info["scalars"] = py::tuple(py::cast(std::vector<std::string>(r.scalar_names, r.scalar_names + r.n_scalars)));
     info["reductions"] =
         py::tuple(py::cast(std::vector<std::string>(r.reduction_names, r.reduction_names + r.n_reductions)));
+    py::list shapes;
+    for (int k = 0; k < r.n_state; ++k) shapes.append(state_shape_name(r, k));
+    info["state_shapes"] = py::tuple(shapes);
     rules[r.name] = info;
   }
   m.attr("RULES") = rules;

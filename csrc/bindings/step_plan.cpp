@@ -1,6 +1,7 @@
 // StepPlan: a rule bound to a fixed list of NumPy arrays (the NumPy API's
 // optimizers): checked once when built; every step re-reads each array's data
 // pointer and size (a few loads per array) and refuses to run if one moved.
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -33,15 +34,28 @@ class StepPlan {
       keep(param, "param" + index);
       keep(grad, "grad" + index);
       void* state[kMaxState] = {};
+      const std::vector<py::ssize_t> shape(param.shape(), param.shape() + param.ndim());
+      const bool shaped = rule.state_shapes != nullptr;
+      if (shaped && param.ndim() >= 2 && !(param.flags() & py::array::c_style))
+        throw py::value_error("param" + index + ": rule '" + rule.name +
+                              "' keeps state along the last two axes and needs C order (use numpy.ascontiguousarray)");
       for (int k = 0; k < rule.n_state; ++k) {
         const std::string what = std::string(rule.state_names[k]) + index;
         py::handle s = parts[2 + k];
+        const bool kept = state_kept(rule, k, shape);
         if (s.is_none()) {
-          has_state_[k] = false;
+          if (shaped) {
+            if (kept) incomplete_ = true;  // allowed until a step
+          } else {
+            has_state_[k] = false;
+          }
           continue;
         }
+        if (!kept)
+          throw py::value_error(what + ": a parameter of " + std::to_string(param.ndim()) + " axes keeps no '" +
+                                rule.state_names[k] + "' (pass None)");
         py::array a = checked_array(s, what, true, &other);
-        check_partner(param, a, dtype, other, what, "param" + index);
+        check_partner(param, a, dtype, other, what, "param" + index, state_shape(rule, k, shape));
         add_span(spans, a, true, what);
         state[k] = a.mutable_data();
         keep(a, what);
@@ -51,6 +65,19 @@ class StepPlan {
         f32_.push_back(make_ref<float>(param, grad, state, n));
       else
         f64_.push_back(make_ref<double>(param, grad, state, n));
+      if (shaped && param.ndim() >= 2) {
+        auto set_shape = [&](auto& ref) {
+          ref.matrix = true;
+          ref.rows = std::size_t(shape[shape.size() - 2]);
+          ref.cols = std::size_t(shape[shape.size() - 1]);
+          ref.batch = 1;
+          for (std::size_t d = 0; d + 2 < shape.size(); ++d) ref.batch *= std::size_t(shape[d]);
+        };
+        if (dtype == DType::f32)
+          set_shape(f32_.back());
+        else
+          set_shape(f64_.back());
+      }
     }
     check_no_overlap(std::move(spans));
   }
@@ -61,6 +88,9 @@ class StepPlan {
     read_options(rule, options, opts);
     const GradientClip clip = checked_clip(step, grad_scale, clip_value);
     check_states_present(rule, opts, has_state_, size() > 0);
+    if (incomplete_)
+      throw py::value_error(std::string("tensors: rule '") + rule.name +
+                            "' needs every state array its parameter's shape keeps, and some are None");
     check_unmoved();
     Exclusive running(busy_);
     double kept[kMaxScalars] = {scalars_[0], scalars_[1]};
@@ -125,17 +155,28 @@ class StepPlan {
                               "(its data pointer or size changed); register the new array instead");
   }
 
+  // `shape`: the shape `a` must have (default: the parameter's).
   static void check_partner(const py::array& param, const py::array& a, DType dtype, DType other,
-                            const std::string& what, const std::string& param_what) {
+                            const std::string& what, const std::string& param_what,
+                            std::vector<py::ssize_t> shape = {}) {
     if (other != dtype)
       throw py::type_error(what + ": dtype " + std::string(py::str(a.dtype())) + " does not match " +
                            param_what + "'s dtype " + std::string(py::str(param.dtype())));
-    bool same_shape = a.ndim() == param.ndim();
-    for (py::ssize_t d = 0; same_shape && d < a.ndim(); ++d) same_shape = a.shape(d) == param.shape(d);
-    if (!same_shape)
+    const bool like_param = shape.empty() || std::equal(shape.begin(), shape.end(), param.shape(),
+                                                        param.shape() + param.ndim());
+    if (shape.empty()) shape.assign(param.shape(), param.shape() + param.ndim());
+    const bool same_shape = std::size_t(a.ndim()) == shape.size() && std::equal(shape.begin(), shape.end(), a.shape());
+    if (!same_shape) {
+      std::string expected = "(";
+      for (std::size_t d = 0; d < shape.size(); ++d)
+        expected += std::to_string(shape[d]) + (d + 1 < shape.size() || shape.size() == 1 ? ", " : "");
+      if (shape.size() == 1) expected.resize(expected.size() - 1);
+      expected += ")";
       throw py::value_error(what + ": shape " + std::string(py::str(a.attr("shape"))) + " does not match " +
-                            param_what + "'s shape " + std::string(py::str(param.attr("shape"))));
-    const int layout = py::array::c_style | py::array::f_style;
+                            (like_param ? param_what + "'s shape " : "the shape its rule keeps for " + param_what + ", ") +
+                            expected);
+    }
+    const int layout = like_param ? (py::array::c_style | py::array::f_style) : int(py::array::c_style);
     const bool same_layout = (a.flags() & param.flags() & layout) != 0;
     if (!same_layout)
       throw py::value_error(what + ": memory order (C or Fortran) does not match " + param_what + "'s");
@@ -158,6 +199,7 @@ class StepPlan {
 
   int rule_;
   bool has_state_[kMaxState] = {};
+  bool incomplete_ = false;  // a rule with shaped state lacks one (allowed until a step)
   std::vector<Kept> kept_;
   std::vector<TensorRef<float>> f32_;
   std::vector<TensorRef<double>> f64_;

@@ -104,7 +104,7 @@ void add_refs(const RowSet& set, std::vector<TensorRef<T>>& refs) {
 void step_rows(const std::string& rule_name, py::handle options, std::int64_t step, py::sequence tensors) {
   const int r = rule_index(rule_name);
   const RuleInfo& rule = kRules[r];
-  if (rule.n_scalars > 0 || rule.n_reductions > 0)
+  if (rule.n_scalars > 0 || rule.n_reductions > 0 || rule.whole_tensor)
     throw py::value_error("rule: '" + std::string(rule.name) +
                           "' keeps per-tensor scalars or sums, so it cannot step the rows of a tensor alone");
   double opts[kMaxOptions];

@@ -232,6 +232,8 @@ class TorchPlan {
   TorchPlan(const std::string& rule_name, py::object step_key, py::object increment_version)
       : rule_(rule_index(rule_name)), step_key_(step_key), increment_version_(increment_version) {
     const RuleInfo& rule = kRules[rule_];
+    if (rule.state_shapes)  // its torch class steps through StepPlan (pyoptim.torch)
+      throw py::value_error("rule: '" + std::string(rule.name) + "' keeps state not shaped like its parameters");
     for (int k = 0; k < rule.n_scalars; ++k) scalar_keys_.push_back(py::str(rule.scalar_names[k]));
     for (int k = 0; k < rule.n_state; ++k) state_keys_.push_back(py::str(rule.state_names[k]));
     for_each_key([&](py::handle name) { key_names_.push_back(name.ptr()); });

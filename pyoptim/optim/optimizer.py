@@ -155,7 +155,28 @@ class Optimizer:
     @classmethod
     def initial_state(cls, name: str, param: np.ndarray, group: dict) -> np.ndarray:
         """State array `name` before the first step; placed like `param` (pyoptim.memory)."""
+        shape = cls.state_shape(name, param.shape)
+        if shape != param.shape:
+            return np.full(shape, cls.initial_value(name, group), dtype=param.dtype)
         return aligned_like(param, cls.initial_value(name, group))
+
+    @classmethod
+    def state_shape(cls, name: str, shape: tuple) -> tuple | None:
+        """The shape of state array `name` for a parameter of `shape`, or None if such a
+        parameter keeps none (the rule's header says: RULES[rule]["state_shapes"];
+        Adafactor keeps a matrix's second moment as row and column factors)."""
+        rule = _core.RULES[cls.rule]
+        kind = rule["state_shapes"][rule["state"].index(name)]
+        shape = tuple(shape)
+        if kind == "param":
+            return shape
+        if (len(shape) >= 2) == (kind == "unless_matrix"):
+            return None
+        if kind == "rows":
+            return shape[:-1] + (1,)
+        if kind == "cols":
+            return shape[:-2] + (1,) + shape[-1:]
+        return shape
 
     @classmethod
     def default_hyper(cls) -> dict:
@@ -247,7 +268,8 @@ class Optimizer:
         needed = frozenset(name for name, use in zip(self._state_names, used) if use)
         for i, (param, _) in zip(run.indices, group["params"]):
             for name in needed:
-                states[i][name] = self.initial_state(name, param, group)
+                if self.state_shape(name, param.shape) is not None:
+                    states[i][name] = self.initial_state(name, param, group)
         run.fresh = needed
         run.plan = self._plan(group["params"], run.indices, states)
 
@@ -400,15 +422,18 @@ class Optimizer:
                 scalars.add(tuple(values))
                 param = self._pairs[i][0]
                 for name in self._state_names:
+                    shape = self.state_shape(name, param.shape)
                     if name not in entry:
-                        if name in needed:
+                        if name in needed and shape is not None:
                             raise ValueError(f"{where}: lacks the state array {name!r} its hyperparameters use")
                         continue
                     a = entry[name]
-                    if not isinstance(a, np.ndarray) or a.shape != param.shape or a.dtype != param.dtype:
+                    if shape is None:
+                        raise ValueError(f"{where}[{name!r}]: a parameter of shape {param.shape} keeps no {name!r}")
+                    if not isinstance(a, np.ndarray) or a.shape != shape or a.dtype != param.dtype:
                         raise ValueError(
                             f"{where}[{name!r}] must be an ndarray of shape "
-                            f"{param.shape} and dtype {param.dtype}, got "
+                            f"{shape} and dtype {param.dtype}, got "
                             f"{getattr(a, 'shape', type(a).__name__)} {getattr(a, 'dtype', '')}")
                     new_arrays[(i, name)] = a
             if len(steps) > 1:
@@ -434,7 +459,7 @@ class Optimizer:
                 for name in self._state_names:
                     if (i, name) in new_arrays:
                         if name not in self.state[i]:
-                            self.state[i][name] = aligned_like(param)
+                            self.state[i][name] = self.initial_state(name, param, group)
                         np.copyto(self.state[i][name], new_arrays[(i, name)])
                     elif name in self.state[i]:  # not in the saved state: starts over
                         self.state[i][name].fill(self.initial_value(name, group))
@@ -465,12 +490,13 @@ class Optimizer:
         """Follow a change of hyperparameters: rebuild options, allocate newly needed state."""
         run.options.refresh(self._key(group))
         used = _core.states_used(self.rule, run.options_for(group, run.step + 1))
-        missing = [name for name, needed in zip(self._state_names, used)
-                   if needed and any(name not in self.state[i] for i in run.indices)]
+        lacking = [(i, param, name) for i, (param, _) in zip(run.indices, group["params"])
+                   for name, needed in zip(self._state_names, used)
+                   if needed and name not in self.state[i] and self.state_shape(name, param.shape) is not None]
+        missing = sorted({name for _, _, name in lacking}, key=self._state_names.index)
         if missing:
-            for i, (param, _) in zip(run.indices, group["params"]):
-                for name in missing:
-                    self.state[i].setdefault(name, self.initial_state(name, param, group))
+            for i, param, name in lacking:
+                self.state[i][name] = self.initial_state(name, param, group)
             run.fresh = run.fresh | frozenset(missing)
             scalars = run.plan.scalars
             run.plan = self._plan(group["params"], run.indices, self.state)

@@ -120,6 +120,47 @@ void update_range_reduced(const typename Rule::template Step<T>& step, const Gra
   });
 }
 
+// Rules that step one whole tensor at a time (Adafactor: its state is shaped by
+// the parameter's axes and its passes reduce along them) set `whole_tensor` and
+// declare
+//   template <class T, class Gradient>
+//   static void step_tensor(const Step<T>&, const Gradient&, const TensorRef<T>&, const Team&, double* scratch);
+//   template <class T> static std::size_t scratch_doubles(const TensorRef<T>&);
+// The driver starts one team per step and hands it each tensor in turn. The rule
+// splits its work by fixed shares of the team (Team::begin/end) and waits at
+// Team::barrier() between passes (every thread reaches the same barriers); with
+// every sum added in a fixed order, its bits depend on neither the thread count
+// nor the instruction set.
+struct Team {
+  std::size_t id, size;
+  std::size_t begin(std::size_t n) const { return n * id / size; }
+  std::size_t end(std::size_t n) const { return n * (id + 1) / size; }
+  void barrier() const {
+#ifdef _OPENMP
+    if (size > 1) {
+#pragma omp barrier
+    }
+#endif
+  }
+};
+
+template <class Rule, class = void>
+struct whole_tensor_rule : std::false_type {};
+template <class Rule>
+struct whole_tensor_rule<Rule, std::void_t<decltype(Rule::whole_tensor)>> : std::bool_constant<Rule::whole_tensor> {};
+
+// Doubles of scratch one step of `Rule` over these tensors needs (see step_tensors).
+template <class Rule, class T>
+std::size_t step_scratch(const TensorRef<T>* tensors, std::size_t count) {
+  if constexpr (whole_tensor_rule<Rule>::value) {
+    std::size_t most = 0;  // the tensors are stepped in turn, each reusing the scratch
+    for (std::size_t t = 0; t < count; ++t) most = std::max(most, Rule::scratch_doubles(tensors[t]));
+    return most;
+  } else {
+    return reduction_scratch(rule_reductions<Rule>::count, tensors, count);
+  }
+}
+
 template <class Rule, class T, class Gradient>
 void step_tensors_with(const double* options, std::int64_t step, const double* rule_scalars_now,
                        const Gradient& gradient, const TensorRef<T>* tensors, std::size_t count, int threads,
@@ -137,7 +178,13 @@ void step_tensors_with(const double* options, std::int64_t step, const double* r
     const std::size_t granules = (total + kSplitGranule<T> - 1) / kSplitGranule<T>;
     const std::size_t begin = std::min(total, granules * id / team * kSplitGranule<T>);
     const std::size_t end = std::min(total, granules * (id + 1) / team * kSplitGranule<T>);
-    if constexpr (reduced) {
+    if constexpr (whole_tensor_rule<Rule>::value) {
+      const Team team_of_this_step{id, team};
+      for (std::size_t t = 0; t < count; ++t) {
+        Rule::step_tensor(scalars, gradient, tensors[t], team_of_this_step, scratch);
+        team_of_this_step.barrier();  // the next tensor reuses the scratch
+      }
+    } else if constexpr (reduced) {
       reduce_blocks<Rule, T>(scalars, gradient, tensors, count, blocks * id / team, blocks * (id + 1) / team,
                              scratch);
 #ifdef _OPENMP
@@ -172,7 +219,8 @@ void step_tensors_with(const double* options, std::int64_t step, const double* r
 // (scale and clamp each gradient element) is applied within the same pass;
 // `scalars` is the rule's scalar state for this step (unused by rules without
 // any); `scratch` holds reduction_scratch(Rule::n_reductions, tensors, count)
-// doubles (unused by rules without reductions). Each element's update depends
+// doubles, step_scratch<Rule, T>(tensors, count) in all (unused by rules without
+// reductions or whole-tensor steps). Each element's update depends
 // on that element alone (and on its tensor's sums, which are summed in a fixed
 // order), so the result is bit-identical for every thread count.
 template <class Rule, class T>

@@ -6,6 +6,7 @@
 
 #include "multi_tensor.hpp"
 #include "rules/adadelta.hpp"
+#include "rules/adafactor.hpp"
 #include "rules/adagrad.hpp"
 #include "rules/adam.hpp"
 #include "rules/adamax.hpp"
@@ -38,6 +39,7 @@
   X(LARS)                        \
   X(ScheduleFree)                \
   X(SparseAdam)                  \
+  X(Adafactor)                   \
   X(MemoryRoof)
 
 PYOPTIM_BEGIN_NAMESPACE
@@ -56,6 +58,15 @@ constexpr bool reductions_named() {
     return std::size(Rule::reduction_names) == std::size_t(Rule::n_reductions);
   return true;
 }
+template <class Rule, class = void>
+struct rule_state_shapes {
+  static const StateShape* get() { return nullptr; }  // every state like the parameter
+};
+template <class Rule>
+struct rule_state_shapes<Rule, std::void_t<decltype(Rule::state_shapes)>> {
+  static const StateShape* get() { return Rule::state_shapes; }
+  static_assert(std::size(Rule::state_shapes) == std::size_t(Rule::n_state), "state_shapes must shape each State");
+};
 #define PYOPTIM_CHECK_NAMES(Rule)                                                                       \
   static_assert(names_every<Rule::Option>(Rule::option_names), #Rule ": option_names must name each Option"); \
   static_assert(std::size(Rule::state_names) == std::size_t(Rule::n_state), #Rule ": state_names must name each State"); \

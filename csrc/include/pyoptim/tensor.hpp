@@ -16,14 +16,29 @@ constexpr std::size_t kCacheLine = 64;
 constexpr int kMaxState = 4;
 
 // One parameter: its values, its gradient and the rule's state arrays (all of
-// `size` elements, contiguous; unused state slots are null).
+// `size` elements, contiguous; unused state slots are null). Rules whose state
+// is shaped by the parameter's axes (Adafactor's factored second moment) also
+// read its shape as a stack of matrices: `matrix` for a parameter of two or
+// more axes, seen C-contiguous as `batch` matrices of `rows` x `cols` (the last
+// two axes); its state arrays are then sized from those (see the rule).
 template <class T>
 struct TensorRef {
   T* param;
   const T* grad;
   T* state[kMaxState];
   std::size_t size;
+  bool matrix = false;
+  std::size_t batch = 0, rows = 0, cols = 0;
 };
+
+// What a state array is shaped like, for rules whose state follows the
+// parameter's axes (a rule declares `state_shapes[]`; others keep every state
+// like the parameter). For a parameter of shape (..., rows, cols):
+//   like_param:   the parameter's shape;
+//   matrix_rows:  (..., rows, 1), kept only by parameters of two or more axes;
+//   matrix_cols:  (..., 1, cols), likewise;
+//   unless_matrix: the parameter's shape, kept only by parameters of fewer axes.
+enum class StateShape : int { like_param, matrix_rows, matrix_cols, unless_matrix };
 
 // Below this many elements per thread, a thread team costs more than it saves
 // (measured: 2 threads gain 1.2-1.4x at 64K elements, 1.6-2x from 128K on;
