@@ -514,9 +514,12 @@ def _check_saved_state(opt: PyoptimTorchOptimizer, p: torch.Tensor, entry: dict,
         s = entry.get(name)
         if s is None:
             continue
-        if not isinstance(s, torch.Tensor) or s.shape != p.shape or s.dtype != p.dtype or s.device != p.device \
+        shape = opt.rule_class.state_shape(name, tuple(p.shape))
+        if shape is None:
+            raise ValueError(f"{where}[{name!r}]: a parameter of shape {tuple(p.shape)} keeps no {name!r}")
+        if not isinstance(s, torch.Tensor) or tuple(s.shape) != shape or s.dtype != p.dtype or s.device != p.device \
                 or s.layout != torch.strided:
-            raise ValueError(f"{where}[{name!r}]: expected a dense {p.dtype} tensor of shape {tuple(p.shape)} on "
+            raise ValueError(f"{where}[{name!r}]: expected a dense {p.dtype} tensor of shape {shape} on "
                              f"{p.device}, got {getattr(s, 'dtype', type(s).__name__)} "
                              f"{tuple(getattr(s, 'shape', ()))}")
 
@@ -644,6 +647,79 @@ class _RowSparseSteps:
         return loss
 
 
+class _ShapedStateSteps:
+    """The step of a rule whose state is not shaped like its parameters (Adafactor's
+    row and column factors): each step, one StepPlan per group and step count (torch
+    counts steps per parameter) over NumPy views of the parameters with a gradient,
+    their gradients and their state, and the gradient policy over all of them."""
+
+    param_groups: list
+    state: Any
+    rule_class: ClassVar[type[_PyoptimOptimizer]]
+    step_key: ClassVar[str | None]
+    _check_group: Callable
+    _policy: GradientPolicy
+
+    @torch.no_grad()
+    def _step(self, closure=None):
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        cls = self.rule_class
+        names = _core.RULES[cls.rule]["state"]
+        work: dict = {}  # (group, step) -> [(p, grad)], everything checked before anything changes
+        plains = []
+        for gi, group in enumerate(self.param_groups):
+            plains.append(self._check_group(group, f"param_groups[{gi}]"))
+            for pi, p in enumerate(group["params"]):
+                if p.grad is None:
+                    continue
+                where = f"param_groups[{gi}]['params'][{pi}]"
+                g = p.grad
+                if p.is_complex() or g.is_sparse:
+                    raise RuntimeError(f"{where}: {type(self).__name__} does not support "
+                                       f"{'complex parameters' if p.is_complex() else 'sparse gradients'}")
+                if p.dtype not in (torch.float32, torch.float64) or p.device.type != "cpu" or not p.is_contiguous():
+                    raise ValueError(f"{where}: expected a contiguous float32 or float64 CPU tensor, got "
+                                     f"{p.dtype} on {p.device}" + ("" if p.is_contiguous() else " (not contiguous)"))
+                if g.dtype != p.dtype or g.shape != p.shape:
+                    raise ValueError(f"{where}.grad: expected {p.dtype} of shape {tuple(p.shape)}, got "
+                                     f"{g.dtype} {tuple(g.shape)}")
+                done = self.state[p].get(self.step_key) if self.state.get(p) else None
+                step = 1 + int(done.item() if isinstance(done, torch.Tensor) else done or 0)
+                work.setdefault((gi, step), []).append((p, g.contiguous()))
+        for items in work.values():
+            for p, _ in items:
+                state = self.state[p]
+                if not state:
+                    state[self.step_key] = torch.tensor(0.0, dtype=_scalar_dtype())
+                    for name in names:
+                        shape = cls.state_shape(name, tuple(p.shape))
+                        if shape is not None:
+                            state[name] = torch.zeros(shape, dtype=p.dtype)
+        plans = {key: _core.StepPlan(cls.rule, [
+                     (p.detach().numpy(), g.numpy()) + tuple(
+                         self.state[p][n].numpy() if n in self.state[p] else None for n in names)
+                     for p, g in items]) for key, items in work.items()}
+        policy = self._policy
+        scale: float | None = 1.0
+        if policy.needs_norm:
+            scale = policy.grad_scale(plan.gradient_squares() for plan in plans.values())
+            if scale is None:
+                return loss
+        for (gi, step), plan in plans.items():
+            options = KernelOptions(cls).values(plains[gi], step, frozenset())
+            if policy.clips:
+                plan.step(options, step, scale, policy.clip_value)
+            else:
+                plan.step(options, step)
+            for p, _ in work[(gi, step)]:
+                self.state[p][self.step_key] += 1
+                torch._C._increment_version(p)  # written through NumPy: autograd must see the change
+        return loss
+
+
 def _touched_rows(p: torch.Tensor, grad: torch.Tensor) -> tuple:
     """(rows, their gradient values, the 2-D view of p they index) from a sparse COO
     gradient, coalesced (repeats summed, as torch does), as NumPy arrays. With k
@@ -685,6 +761,8 @@ def _torch_class(rule_class: type[_PyoptimOptimizer]) -> type:
         bases = (_TrainEvalModes, *bases)
     if rule_class.row_sparse:
         bases = (_RowSparseSteps, *bases)
+    if any(shape != "param" for shape in _core.RULES[rule_class.rule]["state_shapes"]):
+        bases = (_ShapedStateSteps, *bases)
     return type(name, bases, attributes)
 
 

@@ -21,6 +21,9 @@ class ASGD(PyoptimTorchOptimizer):
 class Adadelta(PyoptimTorchOptimizer):
     def __init__(self, params: Any, lr: float = 1.0, rho: float = 0.9, eps: float = 1e-06, weight_decay: float = 0.0, *, maximize: bool = False, capturable: bool = False, foreach: bool | None = None, differentiable: bool = False) -> None: ...
 
+class Adafactor(PyoptimTorchOptimizer):
+    def __init__(self, params: Any, lr: float = 0.01, beta2_decay: float = -0.8, eps: tuple = (None, 0.001), d: float = 1.0, weight_decay: float = 0.0, *, maximize: bool = False, foreach: bool | None = None) -> None: ...
+
 class Adagrad(PyoptimTorchOptimizer):
     def __init__(self, params: Any, lr: float = 0.01, lr_decay: float = 0.0, weight_decay: float = 0.0, initial_accumulator_value: float = 0.0, eps: float = 1e-10, *, maximize: bool = False, eps_inside_sqrt: bool = False, foreach: bool | None = None, differentiable: bool = False, fused: bool | None = None) -> None: ...
 
@@ -66,4 +69,4 @@ class SGDScheduleFree(PyoptimTorchOptimizer):
 class SparseAdam(PyoptimTorchOptimizer):
     def __init__(self, params: Any, lr: float = 0.001, betas: tuple = (0.9, 0.999), eps: float = 1e-08, *, maximize: bool = False) -> None: ...
 
-__all__ = ['PyoptimTorchOptimizer', 'ASGD', 'Adadelta', 'Adagrad', 'Adam', 'AdamW', 'AdamWScheduleFree', 'Adamax', 'LAMB', 'LARS', 'Lion', 'NAdam', 'RAdam', 'RMSprop', 'Rprop', 'SGD', 'SGDScheduleFree', 'SparseAdam']
+__all__ = ['PyoptimTorchOptimizer', 'ASGD', 'Adadelta', 'Adafactor', 'Adagrad', 'Adam', 'AdamW', 'AdamWScheduleFree', 'Adamax', 'LAMB', 'LARS', 'Lion', 'NAdam', 'RAdam', 'RMSprop', 'Rprop', 'SGD', 'SGDScheduleFree', 'SparseAdam']

@@ -76,6 +76,11 @@ CASES = {
         dict(lr=0.01, betas=(0.8, 0.99), eps=1e-6),
         dict(lr=0.02, maximize=True),
     ],
+    "Adafactor": [
+        dict(lr=0.05, weight_decay=0.1, d=1.5),
+        dict(lr=0.02, beta2_decay=-1.0, eps=(1e-6, 1e-2), maximize=True),  # first step: w = 1, lerp's other form
+        dict(lr=2.0, beta2_decay=-0.3, eps=(None, 0.5), d=1.0),  # rho = 1 / sqrt(t); alpha from eps2
+    ],
     "ASGD": [
         dict(lr=0.02, lambd=0.01, alpha=0.6, t0=3, weight_decay=0.05),  # averaging from step 5 on
         dict(lr=0.01, lambd=0.1, t0=0, maximize=True),
@@ -91,7 +96,8 @@ def initial_states(name, param, hyper):
     """The state arrays an optimizer would start `param` with, in kernel order."""
     cls = pyoptim.Optimizer.registry[name]
     group = {**cls.default_hyper(), **hyper}
-    return [cls.initial_state(s, param, group) for s in pyoptim.kernels.state_names(cls.rule)]
+    return [None if cls.state_shape(s, param.shape) is None else cls.initial_state(s, param, group)
+            for s in pyoptim.kernels.state_names(cls.rule)]
 
 
 def test_every_rule_has_cases():

@@ -39,6 +39,7 @@ RULES = {"SGD": ["mul"], "Adam": ["mul", "sqrt", "div"], "Adagrad": ["mul", "sqr
          "RAdam": ["mul", "sqrt", "div"], "Adamax": ["mul", "div"], "Lion": ["mul"],
          "Rprop": ["mul", "sub"], "ASGD": ["mul", "add"], "LAMB": ["mul", "sqrt", "div"], "LARS": ["mul", "add"],
          "ScheduleFree": ["mul", "sqrt", "div"], "SparseAdam": ["mul", "sqrt", "div"],
+         "Adafactor": ["mul", "sqrt", "div"],
          "MemoryRoof": ["add"]}
 
 
@@ -48,7 +49,9 @@ def test_every_compiled_rule_is_checked():
 
 def code_of(functions, isa, rule, dtype, gradient=""):
     """The code of the update loops of `rule` (with the given gradient reader)."""
-    pattern = re.compile(rf"pyoptim::{isa}::{rule}, {dtype}[,>].*{gradient}")
+    # The driver's instantiations (update_range<Rule, T, ...>) or, for a whole-tensor
+    # rule, its own passes (Rule::step_...<T, ...>).
+    pattern = re.compile(rf"pyoptim::{isa}::{rule}(, |::\w+<){dtype}[,>].*{gradient}")
     bodies = [body for name, body in functions.items() if pattern.search(name)]
     assert bodies, f"no {isa} {rule} {dtype} {gradient} code found"
     return "\n".join(bodies)

@@ -42,10 +42,13 @@ def run_both(name, hyper, n, dtype, *, offset=0, grad_offset=None, state_offset=
     param = arrays(offset)
     states = []
     for start in initial_states(name, param, hyper):
+        if start is None:  # not kept for a parameter of this shape (Adafactor's factors of a vector)
+            states.append(None)
+            continue
         state = pyoptim.zeros_aligned(n + state_offset, dtype)[state_offset:]
         state[...] = start
         states.append(state)
-    param_ref, states_ref = param.copy(), [s.copy() for s in states]
+    param_ref, states_ref = param.copy(), [None if s is None else s.copy() for s in states]
     scalars = scalars_ref = {}
     for t in range(1, steps + 1):
         grad = arrays(grad_offset)
@@ -87,7 +90,7 @@ def test_each_array_at_its_own_offset(simd_path, name, case, n, dtype):
     got, want = run_both(name, CASES[name][case], n, dtype, offset=7, grad_offset=2, state_offset=5, steps=5)
     size = np.dtype(dtype).itemsize
     assert got[0].ctypes.data % 64 == 7 * size % 64
-    assert all(s.ctypes.data % 64 == 5 * size % 64 for s in got[1:])
+    assert all(s.ctypes.data % 64 == 5 * size % 64 for s in got[1:] if s is not None)
     for g, w in zip(got, want):
         np.testing.assert_array_equal(g, w)
 

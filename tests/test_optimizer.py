@@ -349,7 +349,8 @@ OUT_OF_RANGE = {"lr": -0.1, "eps": 0.0, "weight_decay": -0.1, "momentum": -0.5, 
 # may be 0, as optax's default).
 RULE_OUT_OF_RANGE = {"ASGD": {"alpha": -0.5}, "LARS": {"eps": -1e-8, "trust_coefficient": -1.0},
                      "AdamWScheduleFree": {"warmup_steps": -1, "r": -1.0, "weight_lr_power": -1.0},
-                     "SGDScheduleFree": {"warmup_steps": -1, "r": -1.0, "weight_lr_power": -1.0, "momentum": 1.0}}
+                     "SGDScheduleFree": {"warmup_steps": -1, "r": -1.0, "weight_lr_power": -1.0, "momentum": 1.0},
+                     "Adafactor": {"eps": (None, -1.0), "beta2_decay": 0.5, "d": 0.5}}
 
 
 @pytest.mark.parametrize("name", sorted(pyoptim.Optimizer.registry))

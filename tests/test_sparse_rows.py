@@ -106,7 +106,7 @@ def test_numpy_rows_match_torch_sparse_adam(dtype):
     theirs = [torch.tensor(x.copy(), requires_grad=True) for x in ours]
     opt = pyoptim.SparseAdam([(x, np.zeros_like(x)) for x in ours], lr=0.01, betas=(0.8, 0.99), maximize=True)
     ref = torch.optim.SparseAdam(theirs, lr=0.01, betas=(0.8, 0.99), maximize=True)
-    # float32 bit for bit needs no repeats (the order torch sums repeats in is its own)
+    # float32 needs no repeats (the order torch sums repeats in is its own)
     streams = [batches(300, 8, 30, dtype, seed=1, repeats=dtype == np.float64),
                batches(50, 3, 30, dtype, seed=2, repeats=dtype == np.float64)]
     for step_rows in zip(*streams):
@@ -115,8 +115,8 @@ def test_numpy_rows_match_torch_sparse_adam(dtype):
             q.grad = sparse_grad(idx, values, x.shape)
         ref.step()
     for x, q in zip(ours, theirs):
-        if dtype == np.float32:
-            np.testing.assert_array_equal(x, q.detach().numpy())
+        if dtype == np.float32:  # bit for bit on Intel Xeon; a last-bit apart on some rows on AMD EPYC
+            np.testing.assert_allclose(x, q.detach().numpy(), rtol=3e-7, atol=1e-8)
         else:
             np.testing.assert_allclose(x, q.detach().numpy(), rtol=1e-12, atol=1e-14)
 

@@ -5,6 +5,7 @@ directions and from older versions, layouts, hooks, gradient policy, bad input).
 
 import copy
 import io
+import math
 import pickle
 import sys
 
@@ -121,7 +122,10 @@ def test_every_optim_db_cpu_configuration_matches_torch(name, kwargs):
         # torch's SparseAdam computes its step size in the tensor lr's dtype (float32),
         # so it leaves its own float-lr result; pyoptim gives the float's result.
         ref_kwargs = {**kwargs, "lr": kwargs["lr"].item()}
-    assert_same_run(*train_pair(name, kwargs, skips=SKIPS, ref_kwargs=ref_kwargs))
+    shapes = SHAPES
+    if name in NO_EMPTY_PARAMS:
+        shapes = [s for s in SHAPES if math.prod(s)] + [(4, 3, 6), (1, 9)]
+    assert_same_run(*train_pair(name, kwargs, shapes=shapes, skips=SKIPS, ref_kwargs=ref_kwargs))
 
 
 def test_sparse_adam_refuses_what_torch_refuses():
@@ -135,7 +139,37 @@ def test_sparse_adam_refuses_what_torch_refuses():
     assert not opt.state and not p.detach().any()
 
 
-@pytest.mark.parametrize("name", DENSE_TWINS)
+# torch refuses complex parameters for these (RuntimeError), and so does pyoptim.torch.
+REAL_ONLY = {"Adafactor"}
+# torch's step divides by a parameter's element count (Adafactor's RMS): an empty
+# parameter raises ZeroDivisionError there; pyoptim leaves it (and its state) alone.
+NO_EMPTY_PARAMS = {"Adafactor"}
+
+
+@pytest.mark.parametrize("name", sorted(REAL_ONLY))
+def test_complex_parameters_are_refused_where_torch_refuses_them(name):
+    p = torch.zeros(3, 2, dtype=torch.complex128, requires_grad=True)
+    q = p.detach().clone().requires_grad_()
+    opt, ref = getattr(pt, name)([p]), getattr(torch.optim, name)([q])
+    p.grad = torch.ones_like(p)
+    q.grad = torch.ones_like(q)
+    with pytest.raises(RuntimeError, match="complex"):
+        ref.step()
+    with pytest.raises(RuntimeError, match="complex"):
+        opt.step()
+    assert not opt.state and not p.detach().any()
+
+
+def test_empty_parameters_are_left_alone():
+    for name in sorted(NO_EMPTY_PARAMS):
+        empty, full = torch.zeros(0, 3, dtype=torch.float64, requires_grad=True), torch.ones(2, 3, requires_grad=True)
+        opt = getattr(pt, name)([empty, full])
+        empty.grad, full.grad = torch.zeros(0, 3, dtype=torch.float64), torch.ones(2, 3)
+        opt.step()
+        assert opt.state[empty]["step"].item() == 1 and not full.detach().eq(1).all()
+
+
+@pytest.mark.parametrize("name", [n for n in DENSE_TWINS if n not in REAL_ONLY])
 def test_complex_parameters_step_as_their_real_view(name):
     kwargs = {"momentum": 0.9} if name == "SGD" else {}
     assert_same_run(*train_pair(name, kwargs, shapes=[(4, 3), (5,)], dtype=torch.complex128, steps=30))

@@ -5,6 +5,7 @@
 from .optimizer import Optimizer as Optimizer
 
 from .adadelta import Adadelta as Adadelta
+from .adafactor import Adafactor as Adafactor
 from .adagrad import Adagrad as Adagrad
 from .adam import Adam as Adam, AdamW as AdamW
 from .adamax import Adamax as Adamax
@@ -21,4 +22,4 @@ from .sgd import SGD as SGD
 from .sparse_adam import SparseAdam as SparseAdam
 
 ROOF: str
-__all__ = ['Optimizer', 'ASGD', 'Adadelta', 'Adagrad', 'Adam', 'AdamW', 'AdamWScheduleFree', 'Adamax', 'LAMB', 'LARS', 'Lion', 'NAdam', 'RAdam', 'RMSprop', 'Rprop', 'SGD', 'SGDScheduleFree', 'SparseAdam']
+__all__ = ['Optimizer', 'ASGD', 'Adadelta', 'Adafactor', 'Adagrad', 'Adam', 'AdamW', 'AdamWScheduleFree', 'Adamax', 'LAMB', 'LARS', 'Lion', 'NAdam', 'RAdam', 'RMSprop', 'Rprop', 'SGD', 'SGDScheduleFree', 'SparseAdam']

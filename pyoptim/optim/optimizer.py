@@ -156,6 +156,8 @@ class Optimizer:
     def initial_state(cls, name: str, param: np.ndarray, group: dict) -> np.ndarray:
         """State array `name` before the first step; placed like `param` (pyoptim.memory)."""
         shape = cls.state_shape(name, param.shape)
+        if shape is None:
+            raise ValueError(f"{name}: a parameter of shape {param.shape} keeps no {name!r}")
         if shape != param.shape:
             return np.full(shape, cls.initial_value(name, group), dtype=param.dtype)
         return aligned_like(param, cls.initial_value(name, group))

@@ -3,6 +3,7 @@
 """NumPy references (see __init__.py): the names the registry gives them."""
 
 from .adadelta import adadelta_step as adadelta_step
+from .adafactor import adafactor_step as adafactor_step
 from .adagrad import adagrad_step as adagrad_step
 from .adam import adam_step as adam_step, adamw_step as adamw_step
 from .adamax import adamax_step as adamax_step
@@ -18,4 +19,4 @@ from .schedule_free import adamwschedulefree_step as adamwschedulefree_step, sgd
 from .sgd import sgd_step as sgd_step
 from .sparse_adam import sparseadam_step as sparseadam_step
 
-__all__ = ['asgd_step', 'adadelta_step', 'adagrad_step', 'adam_step', 'adamw_step', 'adamwschedulefree_step', 'adamax_step', 'lamb_step', 'lars_step', 'lion_step', 'nadam_step', 'radam_step', 'rmsprop_step', 'rprop_step', 'sgd_step', 'sgdschedulefree_step', 'sparseadam_step']
+__all__ = ['asgd_step', 'adadelta_step', 'adafactor_step', 'adagrad_step', 'adam_step', 'adamw_step', 'adamwschedulefree_step', 'adamax_step', 'lamb_step', 'lars_step', 'lion_step', 'nadam_step', 'radam_step', 'rmsprop_step', 'rprop_step', 'sgd_step', 'sgdschedulefree_step', 'sparseadam_step']
