@@ -45,6 +45,10 @@ class Figure:
     batch_size: int
     schedule: str = "none"
     schedule_args: dict = field(default_factory=dict)
+    # Give the optimizer each layer's arrays (weight matrices, biases) as their own
+    # tensors, for the rules whose step is per tensor (LAMB's trust ratio, Adafactor's
+    # factored second moment of a matrix), instead of the model's one flat buffer.
+    per_tensor: bool = False
 
     def describe(self) -> str:
         hyper = ", ".join(f"{k}={v}" for k, v in self.hyper.items())
@@ -63,12 +67,22 @@ FIGURES = [
     Figure("MLP 784-128-10 with Adam and a cosine schedule, within 5 epochs", 98.0,
            lambda seed: nn.mlp(784, (128,), 10, seed=seed),
            "Adam", {"lr": 2e-3}, epochs=5, batch_size=32, schedule="cosine"),
+    Figure("MLP 784-128-10 with LAMB (per-layer trust ratios), within 5 epochs", 97.0,
+           lambda seed: nn.mlp(784, (128,), 10, seed=seed),
+           "LAMB", {"lr": 3e-3}, epochs=5, batch_size=128, per_tensor=True),
+    Figure("MLP 784-128-10 with Schedule-Free AdamW (no schedule), within 5 epochs", 97.0,
+           lambda seed: nn.mlp(784, (128,), 10, seed=seed),
+           "AdamWScheduleFree", {"lr": 4e-3}, epochs=5, batch_size=128),
+    Figure("MLP 784-128-10 with Adafactor (factored weights), within 5 epochs", 97.0,
+           lambda seed: nn.mlp(784, (128,), 10, seed=seed),
+           "Adafactor", {"lr": 1e-2}, epochs=5, batch_size=128, per_tensor=True),
 ]
 
 
 def run_figure(figure: Figure, data: train.Split, test: train.Split, seed: int) -> dict:
     model = figure.build(seed)
-    optimizer = train.make_optimizer(figure.optimizer, model.parameters(), **figure.hyper)
+    params = [(p, g) for _, p, g in model.flat.items()] if figure.per_tensor else model.parameters()
+    optimizer = train.make_optimizer(figure.optimizer, params, **figure.hyper)
     scheduler = train.make_scheduler(figure.schedule, optimizer, epochs=figure.epochs, **figure.schedule_args)
     history = train.fit(model, optimizer, data, epochs=figure.epochs, batch_size=figure.batch_size,
                         scheduler=scheduler, seed=seed)

@@ -50,6 +50,8 @@ cdef extern from "pyoptim/pyoptim.hpp" namespace "pyoptim" nogil:
         pass
     cdef cppclass Adafactor:
         pass
+    cdef cppclass Muon:
+        pass
     # end of rules
 
     void step_one[R, T](const double* options, int64_t step, T* param, const T* grad, T** state,

@@ -61,6 +61,9 @@ def _functional(cls):
             scalars[key] = _checks.real(key, value)
             if not math.isfinite(scalars[key]):
                 raise ValueError(f"{key}: expected a finite number, got {value!r}")
+        if cls.steps_arrays_itself:  # a rule of several passes around Python (Muon's matrix products)
+            cls.step_many(group, options, int(step), [(param, grad) + tuple(arrays.get(n) for n in state_names)])
+            return None
         plan = _core.StepPlan(rule, [(param, grad) + tuple(arrays.get(n) for n in state_names)])
         plan.scalars = tuple(scalars.values())
         plan.step(options, int(step))

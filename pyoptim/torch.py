@@ -115,6 +115,9 @@ class PyoptimTorchOptimizer(torch.optim.Optimizer):
         # The rule's own group keys (Schedule-Free's train_mode) ride along as
         # defaults, so that torch fills them into every group, old and new.
         super().__init__(params, {**defaults, **self.rule_class.group_state})
+        for gi, group in enumerate(self.param_groups):
+            for pi, p in enumerate(group["params"]):
+                self.rule_class.check_param_shape(tuple(p.shape), f"param_groups[{gi}]['params'][{pi}]")
         if self.rule_class.row_sparse:  # as torch's SparseAdam: dense real parameters only
             for gi, group in enumerate(self.param_groups):
                 for pi, p in enumerate(group["params"]):
@@ -164,6 +167,14 @@ class PyoptimTorchOptimizer(torch.optim.Optimizer):
         if isinstance(param_group, dict):  # checked before torch registers anything
             self._check_group({**self.defaults, **param_group}, f"param_groups[{len(self.param_groups)}]")
         super().add_param_group(param_group)
+        if hasattr(self, "_policy"):  # after construction: the new group's shapes, else it goes again
+            gi = len(self.param_groups) - 1
+            try:
+                for pi, p in enumerate(self.param_groups[-1]["params"]):
+                    self.rule_class.check_param_shape(tuple(p.shape), f"param_groups[{gi}]['params'][{pi}]")
+            except ValueError:
+                self.param_groups.pop()
+                raise
         self._engine = None
 
     # ---- gradient policy -----------------------------------------------------
@@ -562,10 +573,10 @@ def _torch_layout(twin: type) -> tuple[dict, str | None, bool]:
     defaults, the name of its step count in a parameter's state (None: it keeps none),
     and whether it creates state at construction. Read off torch itself, so that
     the layout follows the installed version."""
-    p = torch.zeros(1, requires_grad=True)
+    p = torch.zeros(1, 1, requires_grad=True)  # a matrix: Muon takes nothing else
     probe = twin([p])
     eager = bool(probe.state)
-    p.grad = torch.zeros(1).to_sparse() if twin is torch.optim.SparseAdam else torch.zeros(1)
+    p.grad = torch.zeros(1, 1).to_sparse() if twin is torch.optim.SparseAdam else torch.zeros(1, 1)
     probe.step()
     return probe.defaults, ("step" if "step" in probe.state.get(p, {}) else None), eager
 
@@ -647,11 +658,13 @@ class _RowSparseSteps:
         return loss
 
 
-class _ShapedStateSteps:
-    """The step of a rule whose state is not shaped like its parameters (Adafactor's
-    row and column factors): each step, one StepPlan per group and step count (torch
-    counts steps per parameter) over NumPy views of the parameters with a gradient,
-    their gradients and their state, and the gradient policy over all of them."""
+class _ArraySteps:
+    """The step of a rule that TorchPlan cannot take: state not shaped like its
+    parameters (Adafactor's row and column factors), or a step that is not one kernel
+    call (Muon's passes around matrix products). Each step, the rule class's
+    step_many per group and step count (torch counts steps per parameter) over NumPy
+    views of the parameters with a gradient, their gradients and their state, with
+    the gradient policy over all of them."""
 
     param_groups: list
     state: Any
@@ -686,36 +699,35 @@ class _ShapedStateSteps:
                 if g.dtype != p.dtype or g.shape != p.shape:
                     raise ValueError(f"{where}.grad: expected {p.dtype} of shape {tuple(p.shape)}, got "
                                      f"{g.dtype} {tuple(g.shape)}")
-                done = self.state[p].get(self.step_key) if self.state.get(p) else None
+                done = self.state[p].get(self.step_key) if self.state.get(p) and self.step_key else None
                 step = 1 + int(done.item() if isinstance(done, torch.Tensor) else done or 0)
                 work.setdefault((gi, step), []).append((p, g.contiguous()))
         for items in work.values():
             for p, _ in items:
                 state = self.state[p]
                 if not state:
-                    state[self.step_key] = torch.tensor(0.0, dtype=_scalar_dtype())
+                    if self.step_key:
+                        state[self.step_key] = torch.tensor(0.0, dtype=_scalar_dtype())
                     for name in names:
                         shape = cls.state_shape(name, tuple(p.shape))
                         if shape is not None:
                             state[name] = torch.zeros(shape, dtype=p.dtype)
-        plans = {key: _core.StepPlan(cls.rule, [
-                     (p.detach().numpy(), g.numpy()) + tuple(
-                         self.state[p][n].numpy() if n in self.state[p] else None for n in names)
-                     for p, g in items]) for key, items in work.items()}
+        arrays = {key: [(p.detach().numpy(), g.numpy()) + tuple(
+                      self.state[p][n].numpy() if n in self.state[p] else None for n in names)
+                      for p, g in items] for key, items in work.items()}
         policy = self._policy
         scale: float | None = 1.0
         if policy.needs_norm:
-            scale = policy.grad_scale(plan.gradient_squares() for plan in plans.values())
+            scale = policy.grad_scale(_core.StepPlan(cls.rule, tensors).gradient_squares()
+                                      for tensors in arrays.values())
             if scale is None:
                 return loss
-        for (gi, step), plan in plans.items():
+        for (gi, step), tensors in arrays.items():
             options = KernelOptions(cls).values(plains[gi], step, frozenset())
-            if policy.clips:
-                plan.step(options, step, scale, policy.clip_value)
-            else:
-                plan.step(options, step)
+            cls.step_many(plains[gi], options, step, tensors, scale if policy.clips else 1.0, policy.clip_value)
             for p, _ in work[(gi, step)]:
-                self.state[p][self.step_key] += 1
+                if self.step_key:
+                    self.state[p][self.step_key] += 1
                 torch._C._increment_version(p)  # written through NumPy: autograd must see the change
         return loss
 
@@ -761,8 +773,8 @@ def _torch_class(rule_class: type[_PyoptimOptimizer]) -> type:
         bases = (_TrainEvalModes, *bases)
     if rule_class.row_sparse:
         bases = (_RowSparseSteps, *bases)
-    if any(shape != "param" for shape in _core.RULES[rule_class.rule]["state_shapes"]):
-        bases = (_ShapedStateSteps, *bases)
+    if rule_class.steps_arrays_itself or any(shape != "param" for shape in _core.RULES[rule_class.rule]["state_shapes"]):
+        bases = (_ArraySteps, *bases)
     return type(name, bases, attributes)
 
 

@@ -48,6 +48,9 @@ class LARS(PyoptimTorchOptimizer):
 class Lion(PyoptimTorchOptimizer):
     def __init__(self, params: Any, lr: float = 0.0001, betas: tuple = (0.9, 0.99), weight_decay: float = 0.0, *, maximize: bool = False, foreach: bool | None = None, fused: bool | None = None, capturable: bool = False, differentiable: bool = False) -> None: ...
 
+class Muon(PyoptimTorchOptimizer):
+    def __init__(self, params: Any, lr: float = 0.001, weight_decay: float = 0.1, momentum: float = 0.95, nesterov: bool = True, ns_coefficients: tuple = (3.4445, -4.775, 2.0315), eps: float = 1e-07, ns_steps: int = 5, adjust_lr_fn: str | None = None) -> None: ...
+
 class NAdam(PyoptimTorchOptimizer):
     def __init__(self, params: Any, lr: float = 0.002, betas: tuple = (0.9, 0.999), eps: float = 1e-08, weight_decay: float = 0.0, momentum_decay: float = 0.004, decoupled_weight_decay: bool = False, *, maximize: bool = False, foreach: bool | None = None, capturable: bool = False, differentiable: bool = False) -> None: ...
 
@@ -69,4 +72,4 @@ class SGDScheduleFree(PyoptimTorchOptimizer):
 class SparseAdam(PyoptimTorchOptimizer):
     def __init__(self, params: Any, lr: float = 0.001, betas: tuple = (0.9, 0.999), eps: float = 1e-08, *, maximize: bool = False) -> None: ...
 
-__all__ = ['PyoptimTorchOptimizer', 'ASGD', 'Adadelta', 'Adafactor', 'Adagrad', 'Adam', 'AdamW', 'AdamWScheduleFree', 'Adamax', 'LAMB', 'LARS', 'Lion', 'NAdam', 'RAdam', 'RMSprop', 'Rprop', 'SGD', 'SGDScheduleFree', 'SparseAdam']
+__all__ = ['PyoptimTorchOptimizer', 'ASGD', 'Adadelta', 'Adafactor', 'Adagrad', 'Adam', 'AdamW', 'AdamWScheduleFree', 'Adamax', 'LAMB', 'LARS', 'Lion', 'Muon', 'NAdam', 'RAdam', 'RMSprop', 'Rprop', 'SGD', 'SGDScheduleFree', 'SparseAdam']

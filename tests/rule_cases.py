@@ -2,6 +2,9 @@
 exercise every branch of each kernel (momentum, Nesterov, decay, AMSGrad, ...)."""
 
 
+import contextlib
+from unittest import mock
+
 import pyoptim
 
 CASES = {
@@ -81,11 +84,39 @@ CASES = {
         dict(lr=0.02, beta2_decay=-1.0, eps=(1e-6, 1e-2), maximize=True),  # first step: w = 1, lerp's other form
         dict(lr=2.0, beta2_decay=-0.3, eps=(None, 0.5), d=1.0),  # rho = 1 / sqrt(t); alpha from eps2
     ],
+    "Muon": [
+        dict(lr=0.02, weight_decay=0.1, momentum=0.8),
+        dict(lr=0.01, momentum=0.3, nesterov=False, adjust_lr_fn="match_rms_adamw"),  # lerp's other form
+        dict(lr=0.01, ns_steps=2, ns_coefficients=(2.0, -1.5, 0.5), eps=1e-3),
+    ],
     "ASGD": [
         dict(lr=0.02, lambd=0.01, alpha=0.6, t0=3, weight_decay=0.05),  # averaging from step 5 on
         dict(lr=0.01, lambd=0.1, t0=0, maximize=True),
     ],
 }
+
+
+# Rules that step matrices only (Muon): the rule-wide tests give them each array as one row.
+MATRIX_ONLY = {"Muon"}
+
+
+def as_param(name, array):
+    """`array` shaped as rule `name` takes a parameter: as is, or (1, n) for a matrix-only rule."""
+    return array.reshape(1, -1) if name in MATRIX_ONLY else array
+
+
+@contextlib.contextmanager
+def torch_in_params_dtype(name):
+    """torch.optim.Muon runs Newton-Schulz in bfloat16 (`grad.bfloat16()`); pyoptim in the
+    parameter's dtype. For the float64 comparison, torch's cast becomes a copy in the
+    parameter's dtype: the rest of torch's step runs as shipped."""
+    if name != "Muon":
+        yield
+        return
+    import torch
+
+    with mock.patch.object(torch.Tensor, "bfloat16", lambda self: self.clone()):
+        yield
 
 
 def case_ids():

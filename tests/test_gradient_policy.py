@@ -8,7 +8,7 @@ import pytest
 
 import pyoptim
 from pyoptim import _core, kernels
-from rule_cases import CASES, initial_states
+from rule_cases import CASES, as_param, initial_states
 
 
 def pairs(sizes=(7, 1000, 33), dtype=np.float64, seed=0, scale=3.0):
@@ -19,7 +19,7 @@ def pairs(sizes=(7, 1000, 33), dtype=np.float64, seed=0, scale=3.0):
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_clip_by_norm_and_value_equals_clipping_first(name):
     hyper = CASES[name][-1]
-    ours, expected = pairs(), pairs()
+    ours, expected = ([(as_param(name, p), as_param(name, g)) for p, g in pairs()] for _ in range(2))
     opt = pyoptim.Optimizer.registry[name](ours, **hyper)
     opt.set_gradient_policy(max_norm=2.0, clip_value=0.05)
     grads_before = [g.copy() for _, g in ours]
@@ -28,7 +28,7 @@ def test_clip_by_norm_and_value_equals_clipping_first(name):
     scalars = [{} for _ in expected]
     for t in range(1, 6):
         opt.step()
-        norm = math.sqrt(sum(float(np.dot(g, g)) for _, g in expected))
+        norm = math.sqrt(sum(float(np.vdot(g, g)) for _, g in expected))
         coef = min(1.0, 2.0 / (norm + 1e-6))
         for k, ((p, g), s) in enumerate(zip(expected, states)):
             clipped = np.clip(g * coef, -0.05, 0.05)

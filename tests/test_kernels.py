@@ -9,7 +9,7 @@ import pytest
 
 import pyoptim
 from pyoptim import _core, kernels, reference
-from rule_cases import CASES, case_ids, initial_states
+from rule_cases import CASES, as_param, case_ids, initial_states
 
 PATHS = _core.simd_info()["supported"]
 SIZES = [1, 7, 33, 1023, 100003]
@@ -39,19 +39,19 @@ def run_both(name, hyper, n, dtype, *, offset=0, grad_offset=None, state_offset=
         base[...] = rng.standard_normal(n + offset)
         return base[offset:]
 
-    param = arrays(offset)
+    param = as_param(name, arrays(offset))
     states = []
     for start in initial_states(name, param, hyper):
         if start is None:  # not kept for a parameter of this shape (Adafactor's factors of a vector)
             states.append(None)
             continue
-        state = pyoptim.zeros_aligned(n + state_offset, dtype)[state_offset:]
+        state = pyoptim.zeros_aligned(n + state_offset, dtype)[state_offset:].reshape(param.shape)
         state[...] = start
         states.append(state)
     param_ref, states_ref = param.copy(), [None if s is None else s.copy() for s in states]
     scalars = scalars_ref = {}
     for t in range(1, steps + 1):
-        grad = arrays(grad_offset)
+        grad = as_param(name, arrays(grad_offset))
         grad *= dtype(0.5)
         grad += dtype(0.1)
         assert grad.ctypes.data % 64 == grad_offset * grad.itemsize % 64
@@ -123,13 +123,13 @@ def test_all_paths_agree_bitwise():
 def test_thread_count_does_not_change_bits(name, dtype):
     sizes = [1, 5000, (1 << 18) + 13, 77, 300000]  # work split across tensor boundaries
     rng = np.random.default_rng(1)
-    grads = [rng.standard_normal(n).astype(dtype) for n in sizes]
+    grads = [as_param(name, rng.standard_normal(n).astype(dtype)) for n in sizes]
     results = []
     before = pyoptim.get_num_threads()
     try:
         for threads in (1, 2, 3):
             pyoptim.set_num_threads(threads)
-            params = [np.ones(n, dtype) for n in sizes]
+            params = [as_param(name, np.ones(n, dtype)) for n in sizes]
             opt = pyoptim.Optimizer.registry[name](list(zip(params, grads)), **CASES[name][-1])
             for _ in range(5):
                 opt.step()

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 import pyoptim
+from rule_cases import as_param
 from pyoptim.memory import ALIGNMENT, aligned_like, empty_aligned, zeros_aligned
 
 
@@ -80,8 +81,8 @@ def test_aligned_like_refuses_non_arrays():
 @pytest.mark.parametrize("start", [0, 3, 12])
 @pytest.mark.parametrize("rule", sorted(pyoptim.Optimizer.registry))
 def test_optimizer_state_sits_where_its_parameter_does(rule, start):
-    params = zeros_aligned(1000, np.float32)[start:]
-    grads = zeros_aligned(1000, np.float32)[start:]
+    params = as_param(rule, zeros_aligned(1000, np.float32)[start:])
+    grads = as_param(rule, zeros_aligned(1000, np.float32)[start:])
     cls = pyoptim.Optimizer.registry[rule]
     hyper = {"momentum": 0.9} if rule in ("SGD", "RMSprop") else {}
     opt = cls([(params, grads)], **hyper)

@@ -7,7 +7,7 @@ import pytest
 
 import pyoptim
 from pyoptim import kernels
-from rule_cases import CASES, case_ids, initial_states
+from rule_cases import CASES, as_param, case_ids, initial_states
 
 
 def make_pairs(sizes=(7, 33, 1023), dtype=np.float64, seed=0):
@@ -34,9 +34,9 @@ def assert_same(a, b):
 @pytest.mark.parametrize("name,case", case_ids())
 def test_optimizer_equals_kernel_functions(name, case):
     cls, hyper = pyoptim.Optimizer.registry[name], CASES[name][case]
-    pairs = make_pairs()
+    pairs = [(as_param(name, p), as_param(name, g)) for p, g in make_pairs()]
     opt = cls(pairs, **hyper)
-    expected = [(p.copy(), g) for p, g in make_pairs()]
+    expected = [(as_param(name, p.copy()), as_param(name, g)) for p, g in make_pairs()]
     states = [initial_states(name, p, hyper) for p, _ in expected]
     scalars = [{} for _ in expected]
     fn = getattr(kernels, f"{name.lower()}_step")
@@ -356,11 +356,11 @@ RULE_OUT_OF_RANGE = {"ASGD": {"alpha": -0.5}, "LARS": {"eps": -1e-8, "trust_coef
 @pytest.mark.parametrize("name", sorted(pyoptim.Optimizer.registry))
 def test_every_hyperparameter_is_checked(name):
     cls = pyoptim.Optimizer.registry[name]
-    pairs = make_pairs((5,))
+    pairs = [(as_param(name, p), as_param(name, g)) for p, g in make_pairs((5,))]
     before = pairs[0][0].copy()
     out_of_range = {**OUT_OF_RANGE, **RULE_OUT_OF_RANGE.get(name, {})}
     for key, default in cls.default_hyper().items():
-        wrong_type = "x" if not isinstance(default, str) else 3
+        wrong_type = 3 if isinstance(default, str) or default is None else "x"
         with pytest.raises(TypeError, match=key):
             cls(pairs, **{key: wrong_type})
         if key in out_of_range:

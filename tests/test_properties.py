@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 import pyoptim
 from pyoptim import kernels, reference
-from rule_cases import initial_states
+from rule_cases import as_param, initial_states
 
 NAMES = sorted(pyoptim.Optimizer.registry)
 unit = st.floats(0.0, 0.999)
@@ -50,11 +50,16 @@ RULE_VALID = {"ASGD": {"alpha": st.floats(0.0, 2.0)}, "LARS": {"eps": st.floats(
               "AdamWScheduleFree": {"betas": st.tuples(st.floats(0.01, 0.999), unit)},
               "SGDScheduleFree": {"momentum": st.floats(0.01, 0.99)},
               "Adafactor": {"eps": st.tuples(st.none() | st.floats(0.0, 1e-2), st.floats(0.0, 0.1)),
-                            "beta2_decay": st.floats(-1.5, 0.0), "d": st.floats(1.0, 3.0)}}
+                            "beta2_decay": st.floats(-1.5, 0.0), "d": st.floats(1.0, 3.0)},
+              "Muon": {"ns_coefficients": st.tuples(st.floats(1.0, 3.5), st.floats(-4.8, -1.0), st.floats(0.0, 2.1)),
+                       "ns_steps": st.integers(0, 6), "eps": st.floats(1e-9, 1e-3),
+                       "adjust_lr_fn": st.sampled_from([None, "original", "match_rms_adamw"])}}
 RULE_INVALID = {"ASGD": {"alpha": st.floats(max_value=-1e-12)}, "LARS": {"eps": st.floats(max_value=-1e-12)},
                 "SGDScheduleFree": {"momentum": st.floats(max_value=0.0) | st.floats(min_value=1.0)},
                 "Adafactor": {"eps": st.tuples(st.none(), st.floats(max_value=-1e-12)),
-                              "beta2_decay": st.floats(min_value=1e-12), "d": st.floats(max_value=1.0 - 1e-9)}}
+                              "beta2_decay": st.floats(min_value=1e-12), "d": st.floats(max_value=1.0 - 1e-9)},
+                "Muon": {"ns_steps": st.integers(min_value=100) | st.integers(max_value=-1),
+                         "adjust_lr_fn": st.sampled_from(["", "rms"])}}
 
 
 def hyper_strategy(name):
@@ -80,13 +85,13 @@ def test_kernel_equals_reference(name, data, n, offset, dtype, steps, seed):
     hyper = data.draw(hyper_strategy(name))
     assume(valid(name, hyper))
     rng = np.random.default_rng(seed)
-    param = rng.standard_normal(n + offset).astype(dtype)[offset:]
+    param = as_param(name, rng.standard_normal(n + offset).astype(dtype)[offset:])
     states = []
     for start in initial_states(name, param, hyper):
         if start is None:  # not kept for a vector (Adafactor's row and column factors)
             states.append(None)
             continue
-        s = np.empty(n + offset, dtype)[offset:]
+        s = np.empty(n + offset, dtype)[offset:].reshape(param.shape)
         s[...] = start
         states.append(s)
     param_ref, states_ref = param.copy(), [None if s is None else s.copy() for s in states]
@@ -94,7 +99,7 @@ def test_kernel_equals_reference(name, data, n, offset, dtype, steps, seed):
     scalars = scalars_ref = {}
     with np.errstate(all="ignore"):
         for t in range(1, steps + 1):
-            grad = rng.standard_normal(n).astype(dtype)
+            grad = as_param(name, rng.standard_normal(n).astype(dtype))
             scalars = kernel(param, grad, *states, step=t, **hyper, **scalars) or {}
             scalars_ref = ref(param_ref, grad, *states_ref, step=t, **hyper, **scalars_ref) or {}
     np.testing.assert_array_equal(param, param_ref)

@@ -14,6 +14,7 @@ import pytest
 torch = pytest.importorskip("torch")
 import pyoptim.torch as pt  # noqa: E402
 from pyoptim import Optimizer  # noqa: E402
+from rule_cases import MATRIX_ONLY, torch_in_params_dtype  # noqa: E402
 from torch.optim.optimizer import (register_optimizer_step_post_hook,  # noqa: E402
                                    register_optimizer_step_pre_hook)
 
@@ -67,10 +68,21 @@ def as_grad(name, g, k):
 DENSE_TWINS = [name for name in TWINS if not getattr(pt, name).rule_class.row_sparse]
 
 
+# Shapes for the rules that step matrices only (Muon).
+MATRIX_SHAPES = [(7, 3), (3, 5), (1, 9), (4, 4), (6, 1)]
+
+
 def train_pair(name, kwargs, shapes=SHAPES, steps=35, dtype=torch.float64, skips=None, make_ours=None,
                ref_kwargs=None):
     """The same params and gradients through pyoptim.torch.<name> and torch.optim.<name>
     (with `ref_kwargs` instead of `kwargs` if given)."""
+    if name in MATRIX_ONLY:
+        shapes = [s if len(s) == 2 else (1, math.prod(s)) for s in shapes if math.prod(s)] or MATRIX_SHAPES
+    with torch_in_params_dtype(name):
+        return _train_pair(name, kwargs, shapes, steps, dtype, skips, make_ours, ref_kwargs)
+
+
+def _train_pair(name, kwargs, shapes, steps, dtype, skips, make_ours, ref_kwargs):
     gen = torch.Generator().manual_seed(0)
     init = [torch.randn(s, generator=gen, dtype=dtype) for s in shapes]
     ours = [x.clone().requires_grad_() for x in init]
@@ -118,13 +130,16 @@ def test_torchs_optimizer_test_configurations_are_there():
 @pytest.mark.parametrize("name,kwargs", OPTIM_DB)
 def test_every_optim_db_cpu_configuration_matches_torch(name, kwargs):
     ref_kwargs = None
-    if name == "SparseAdam" and isinstance(kwargs.get("lr"), torch.Tensor):
-        # torch's SparseAdam computes its step size in the tensor lr's dtype (float32),
-        # so it leaves its own float-lr result; pyoptim gives the float's result.
+    if name in ("SparseAdam", "Muon") and isinstance(kwargs.get("lr"), torch.Tensor):
+        # torch's SparseAdam and Muon compute their step sizes (Muon: its adjusted lr and
+        # decay) in the tensor lr's dtype (float32), so they leave their own float-lr
+        # result; pyoptim gives the float's result.
         ref_kwargs = {**kwargs, "lr": kwargs["lr"].item()}
     shapes = SHAPES
     if name in NO_EMPTY_PARAMS:
         shapes = [s for s in SHAPES if math.prod(s)] + [(4, 3, 6), (1, 9)]
+    if name in MATRIX_ONLY:
+        shapes = MATRIX_SHAPES
     assert_same_run(*train_pair(name, kwargs, shapes=shapes, skips=SKIPS, ref_kwargs=ref_kwargs))
 
 
@@ -140,7 +155,7 @@ def test_sparse_adam_refuses_what_torch_refuses():
 
 
 # torch refuses complex parameters for these (RuntimeError), and so does pyoptim.torch.
-REAL_ONLY = {"Adafactor"}
+REAL_ONLY = {"Adafactor", "Muon"}
 # torch's step divides by a parameter's element count (Adafactor's RMS): an empty
 # parameter raises ZeroDivisionError there; pyoptim leaves it (and its state) alone.
 NO_EMPTY_PARAMS = {"Adafactor"}
@@ -324,7 +339,8 @@ def test_older_state_dicts_load_with_defaults_filled_in(name):
             g = as_grad(name, g, k)
             p.grad, q.grad = g.clone(), g.clone()
         fresh.step()
-        twin.step()
+        with torch_in_params_dtype(name):
+            twin.step()
     assert_same_run(params, twin_params, fresh, twin)
 
 
@@ -577,3 +593,21 @@ def test_thread_count_changes_no_bit():
         pyoptim.set_num_threads(previous)
     for other in results[1:]:
         assert all(torch.equal(a, b) for a, b in zip(results[0], other))
+
+
+def test_muon_agrees_with_torchs_bfloat16_products_to_their_precision():
+    """Unpatched torch.optim.Muon (Newton-Schulz in bfloat16) and pyoptim's (in float64):
+    one step's updates agree to about bfloat16's precision, not better."""
+    gen = torch.Generator().manual_seed(4)
+    shapes = [(40, 30), (16, 64)]
+    ours = [torch.randn(s, generator=gen, dtype=torch.float64).requires_grad_() for s in shapes]
+    theirs = [p.detach().clone().requires_grad_() for p in ours]
+    start = [p.detach().clone() for p in ours]
+    opt, ref = pt.Muon(ours, lr=0.02), torch.optim.Muon(theirs, lr=0.02)
+    for p, q in zip(ours, theirs):
+        g = torch.randn(p.shape, generator=gen, dtype=torch.float64)
+        p.grad, q.grad = g.clone(), g.clone()
+    opt.step()
+    ref.step()
+    errors = [relative_error(p.detach() - s, q.detach() - s) for p, q, s in zip(ours, theirs, start)]
+    assert all(1e-6 < e < 3e-2 for e in errors), errors

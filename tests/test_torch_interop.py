@@ -8,7 +8,7 @@ import pytest
 torch = pytest.importorskip("torch")
 import pyoptim  # noqa: E402
 import pyoptim.torch as pt  # noqa: E402
-from rule_cases import CASES  # noqa: E402
+from rule_cases import CASES, MATRIX_ONLY, torch_in_params_dtype  # noqa: E402
 
 from test_torch_parity import PYOPTIM_ONLY, TORCH_NAMES  # noqa: E402
 
@@ -21,9 +21,9 @@ def float64_default():
     torch.set_default_dtype(previous)
 
 
-def model(seed=0):
+def model(seed=0, bias=True):
     torch.manual_seed(seed)
-    return torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.Tanh(), torch.nn.Linear(16, 3))
+    return torch.nn.Sequential(torch.nn.Linear(8, 16, bias=bias), torch.nn.Tanh(), torch.nn.Linear(16, 3, bias=bias))
 
 
 def train(net, opt, sched=None, steps=25, clip=None):
@@ -47,13 +47,14 @@ def train(net, opt, sched=None, steps=25, clip=None):
                                          if not pyoptim.Optimizer.registry[n].row_sparse))  # dense grads here
 def test_trains_like_torch_optim(name):
     hyper = next((h for h in CASES[name] if not PYOPTIM_ONLY & set(h)), {})
-    ours, theirs = model(), model()
+    ours, theirs = model(bias=name not in MATRIX_ONLY), model(bias=name not in MATRIX_ONLY)  # Muon: matrices only
     opt = getattr(pt, name)(ours.parameters(), **hyper)
     ref = getattr(torch.optim, name)(theirs.parameters(), **hyper)
     sched = torch.optim.lr_scheduler.StepLR(opt, step_size=5, gamma=0.7)
     ref_sched = torch.optim.lr_scheduler.StepLR(ref, step_size=5, gamma=0.7)
     a = train(ours, opt, sched, clip=1.0)
-    b = train(theirs, ref, ref_sched, clip=1.0)
+    with torch_in_params_dtype(name):
+        b = train(theirs, ref, ref_sched, clip=1.0)
     np.testing.assert_allclose(a, b, rtol=1e-10)
     for p, q in zip(ours.parameters(), theirs.parameters()):
         np.testing.assert_allclose(p.detach().numpy(), q.detach().numpy(), rtol=1e-10, atol=1e-12)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import pyoptim
-from rule_cases import CASES, case_ids
+from rule_cases import CASES, MATRIX_ONLY, case_ids, torch_in_params_dtype
 
 torch = pytest.importorskip("torch")
 
@@ -31,6 +31,8 @@ def test_matches_torch_optim_float64(name, case):
     hyper = CASES[name][case]
     rng = np.random.default_rng(11)
     shapes = [(7,), (33, 3), (1023,)]
+    if name in MATRIX_ONLY:
+        shapes = [(1, 7), (33, 3), (31, 33)]
     params = [rng.standard_normal(s) for s in shapes]
     grads = [np.zeros(s) for s in shapes]
     tparams = [torch.tensor(p.copy(), requires_grad=True) for p in params]
@@ -43,7 +45,8 @@ def test_matches_torch_optim_float64(name, case):
             if pyoptim.Optimizer.registry[name].row_sparse:  # every row touched: the dense step
                 tp.grad = tp.grad.to_sparse(1)
         opt.step()
-        topt.step()
+        with torch_in_params_dtype(name):
+            topt.step()
     for p, tp in zip(params, tparams):
         np.testing.assert_allclose(p, tp.detach().numpy(), rtol=1e-11, atol=1e-13)
     assert not np.allclose(params[0], np.random.default_rng(11).standard_normal(7))

@@ -235,7 +235,10 @@ def test_history_json_round_trip(tmp_path):
 
 def test_comparison_entries_come_from_the_registry():
     entries = train.comparison_entries()
-    assert {e.cls for e in entries} == set(pyoptim.Optimizer.registry.values())
+    flat = {cls for cls in pyoptim.Optimizer.registry.values() if train.takes_flat_buffer(cls)}
+    assert {e.cls for e in entries} == flat and pyoptim.Muon not in flat  # Muon: matrices only
+    with pytest.raises(ValueError, match="2-D parameters only"):
+        train.comparison_entries(["muon"])
     labels = [e.label for e in entries]
     assert {"SGD", "SGD+momentum", "SGD+Nesterov"} <= set(labels)
     by_label = {e.label: e for e in entries}
@@ -268,7 +271,8 @@ def test_compare_rules_start_from_the_same_weights_on_the_same_batches():
     still = {"lr": 0.0, "step_sizes": (0.0, 0.0)}
     frozen = [train.RuleEntry(name, cls, {k: v for k, v in still.items() if k in cls.default_hyper()})
               for name, cls in pyoptim.Optimizer.registry.items()
-              if "lr" in cls.default_hyper() and name != "SparseAdam"]  # SparseAdam needs lr > 0, as torch
+              if "lr" in cls.default_hyper() and name != "SparseAdam"  # SparseAdam needs lr > 0, as torch
+              and train.takes_flat_buffer(cls)]
     results = train.compare_rules(lambda: nn.mlp(6, (5,), 3, seed=4), frozen, data, test, epochs=2, batch_size=8)
     # With lr = 0 nothing moves, so equal losses mean equal starting weights and equal batches.
     assert len({tuple(r.history.train_loss) for r in results}) == 1

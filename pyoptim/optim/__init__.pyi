@@ -13,6 +13,7 @@ from .asgd import ASGD as ASGD
 from .lamb import LAMB as LAMB
 from .lars import LARS as LARS
 from .lion import Lion as Lion
+from .muon import Muon as Muon
 from .nadam import NAdam as NAdam
 from .radam import RAdam as RAdam
 from .rmsprop import RMSprop as RMSprop
@@ -22,4 +23,4 @@ from .sgd import SGD as SGD
 from .sparse_adam import SparseAdam as SparseAdam
 
 ROOF: str
-__all__ = ['Optimizer', 'ASGD', 'Adadelta', 'Adafactor', 'Adagrad', 'Adam', 'AdamW', 'AdamWScheduleFree', 'Adamax', 'LAMB', 'LARS', 'Lion', 'NAdam', 'RAdam', 'RMSprop', 'Rprop', 'SGD', 'SGDScheduleFree', 'SparseAdam']
+__all__ = ['Optimizer', 'ASGD', 'Adadelta', 'Adafactor', 'Adagrad', 'Adam', 'AdamW', 'AdamWScheduleFree', 'Adamax', 'LAMB', 'LARS', 'Lion', 'Muon', 'NAdam', 'RAdam', 'RMSprop', 'Rprop', 'SGD', 'SGDScheduleFree', 'SparseAdam']

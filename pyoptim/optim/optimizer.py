@@ -87,6 +87,9 @@ class Optimizer:
     # Its gradients may be row-sparse (SparseAdam): step(rows=...) in the NumPy
     # API, torch's sparse COO gradients in pyoptim.torch (the bindings' step_rows).
     row_sparse: ClassVar[bool] = False
+    # Its step is not one kernel call (Muon: kernel passes around matrix products):
+    # the class overrides step() and step_many().
+    steps_arrays_itself: ClassVar[bool] = False
     _default_hyper: ClassVar[dict]  # cache of default_hyper(), per class
 
     def __init_subclass__(cls, **kwargs):
@@ -179,6 +182,19 @@ class Optimizer:
         if kind == "cols":
             return shape[:-2] + (1,) + shape[-1:]
         return shape
+
+    @classmethod
+    def check_param_shape(cls, shape: tuple, where: str) -> None:
+        """Raise ValueError for a parameter shape the rule cannot step (Muon: not 2-D)."""
+
+    @classmethod
+    def step_many(cls, group: dict, options: tuple, step: int, tensors: list, grad_scale: float = 1.0,
+                  clip_value: float = math.inf) -> None:
+        """One step of (param, grad, *states) arrays (states in RULES order, None where not
+        kept) with a group's checked hyperparameters and kernel options: one kernel call
+        here; a rule with steps_arrays_itself overrides it. pyoptim.kernels and
+        pyoptim.torch (for rules that cannot take its TorchPlan) step through this."""
+        _core.StepPlan(cls.rule, tensors).step(options, step, grad_scale, clip_value)
 
     @classmethod
     def default_hyper(cls) -> dict:

@@ -37,6 +37,7 @@ TUNED_LR = {
     "adamwschedulefree": 4e-3,
     "sgdschedulefree": 1.0,
     "sparseadam": 3e-3,
+    "adafactor": 1e-2,  # the cap of its relative step size, min(lr, 1 / sqrt(t)); torch's default
 }
 
 
@@ -166,6 +167,15 @@ def default_lr(label: str, cls: type[Optimizer]) -> float | None:
     return TUNED_LR.get(label.lower(), cls.default_hyper().get("lr"))
 
 
+def takes_flat_buffer(cls: type[Optimizer]) -> bool:
+    """Whether the rule can step a pyoptim.nn model's one flat buffer (Muon cannot: matrices only)."""
+    try:
+        cls.check_param_shape((1,), "params")
+    except ValueError:
+        return False
+    return True
+
+
 def comparison_entries(selection: list | None = None) -> list:
     """Every registered rule with its tuned lr; SGD also with momentum 0.9 and with Nesterov.
 
@@ -174,6 +184,8 @@ def comparison_entries(selection: list | None = None) -> list:
     """
     entries = []
     for name, cls in Optimizer.registry.items():
+        if not takes_flat_buffer(cls):
+            continue
         variants: list[tuple[str, dict]] = [(name, {})]
         if "momentum" in cls.default_hyper() and name.lower() == "sgd":
             variants += [(f"{name}+momentum", {"momentum": 0.9}),
@@ -187,6 +199,9 @@ def comparison_entries(selection: list | None = None) -> list:
     chosen = []
     for wanted in selection:
         entry = by_label.get(wanted.lower())
+        if entry is None and wanted.lower() in {n.lower() for n in Optimizer.registry}:
+            raise _checks.InvalidValue("rules", f"{wanted!r} steps 2-D parameters only, and pyoptim.nn models "
+                                                f"train as one flat buffer; use it from the NumPy API or pyoptim.torch")
         if entry is None:
             raise _checks.InvalidValue("rules", f"unknown rule {wanted!r}; expected some of "
                                                 f"{', '.join(e.label for e in entries)} (any case)")

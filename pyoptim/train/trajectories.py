@@ -487,14 +487,26 @@ def _prepare(surface: Surface, walker: Walker, steps: int) -> tuple:
             raise _checks.InvalidValue("batch_sizes", f"{surface.name} is a function, not a sum over samples: "
                                                       "only regression takes a batch size")
     if not callable(walker.schedule):
-        _build_scheduler(walker, walker.cls([(np.zeros(2), np.zeros(2))], **hyper), steps)  # checks it
+        _build_scheduler(walker, walker.cls([_point_pair(walker.cls, np.zeros(2), np.zeros(2))], **hyper),
+                         steps)  # checks it
     return walker, hyper
+
+
+def _point_pair(cls, params: np.ndarray, grads: np.ndarray) -> tuple:
+    """The 2-element point as `cls` takes a parameter: as is, or as a 1 x 2 matrix (a view)
+    for a rule that steps matrices only (Muon, whose orthogonalised step of a 1 x 2 matrix
+    is the momentum's direction)."""
+    try:
+        cls.check_param_shape(params.shape, "params")
+    except ValueError:
+        return params.reshape(1, 2), grads.reshape(1, 2)
+    return params, grads
 
 
 def _walk_one(surface: Surface, walker: Walker, hyper: dict, start: tuple, steps: int, tolerance: float,
               seed: int) -> Trajectory:
     params, grads = np.array(start, dtype=np.float64), np.zeros(2)
-    optimizer = walker.cls([(params, grads)], **hyper)
+    optimizer = walker.cls([_point_pair(walker.cls, params, grads)], **hyper)
     scheduler = None if walker.schedule == "none" else _build_scheduler(walker, optimizer, steps)
     group = optimizer.param_groups[0]
     gradient = surface.gradient

@@ -15,6 +15,7 @@
 #include "rules/lars.hpp"
 #include "rules/lion.hpp"
 #include "rules/memory_roof.hpp"
+#include "rules/muon.hpp"
 #include "rules/nadam.hpp"
 #include "rules/radam.hpp"
 #include "rules/rmsprop.hpp"
@@ -40,6 +41,7 @@
   X(ScheduleFree)                \
   X(SparseAdam)                  \
   X(Adafactor)                   \
+  X(Muon)                        \
   X(MemoryRoof)
 
 PYOPTIM_BEGIN_NAMESPACE
