@@ -160,8 +160,10 @@ def _check_fit_args(model, optimizer, epochs, patience, scheduler) -> None:
         raise TypeError(f"model: expected a pyoptim.nn.Sequential, got {type(model).__name__}")
     if not isinstance(optimizer, Optimizer):
         raise TypeError(f"optimizer: expected a pyoptim optimizer, got {type(optimizer).__name__}")
-    if not any(p is model.flat.params for group in optimizer.param_groups for p, _ in group["params"]):
-        raise ValueError("optimizer: it does not update this model; build it over model.parameters()")
+    flat = model.flat.params
+    if not any(p is flat or np.shares_memory(p, flat) for group in optimizer.param_groups for p, _ in group["params"]):
+        raise ValueError("optimizer: it does not update this model; build it over model.parameters() "
+                         "(or its layers' views, model.flat.items())")
     _checks.integer("epochs", epochs, min=1, expected="an int >= 1", type_error=False)
     if patience is not None:
         _checks.integer("early_stopping_patience", patience, min=1, expected="an int >= 1 or None",
