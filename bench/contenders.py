@@ -25,7 +25,11 @@ IMPLS = ("pyoptim", "numpy", "torch", "torch_fused")
 
 
 def rules():
-    return sorted(pyoptim.Optimizer.registry)
+    """The element-wise rules: one kernel call per step, state shaped like the parameters.
+    Adafactor, Muon and LBFGS step otherwise; bench/matrix_rules.py times them."""
+    return sorted(name for name, cls in pyoptim.Optimizer.registry.items()
+                  if not (cls.closure_driven or cls.steps_arrays_itself)
+                  and all(shape == "param" for shape in _core.RULES[cls.rule]["state_shapes"]))
 
 
 def hyper(rule: str) -> dict:

@@ -52,6 +52,8 @@ cdef extern from "pyoptim/pyoptim.hpp" namespace "pyoptim" nogil:
         pass
     cdef cppclass Muon:
         pass
+    cdef cppclass LBFGS:
+        pass
     # end of rules
 
     void step_one[R, T](const double* options, int64_t step, T* param, const T* grad, T** state,

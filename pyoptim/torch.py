@@ -109,7 +109,10 @@ class PyoptimTorchOptimizer(torch.optim.Optimizer):
             raise TypeError(f"{type(self).__name__}: unknown arguments {sorted(unknown)}; "
                             f"expected {sorted(self._group_defaults)}")
         defaults = {**self._group_defaults, **hyper}
-        self._check_group(defaults, "defaults")
+        plain = self._check_group(defaults, "defaults")
+        # A None the rule resolves from the others (LBFGS's max_eval = max_iter * 5 // 4) is
+        # kept resolved, as torch keeps it.
+        defaults.update({k: plain[k] for k, v in defaults.items() if v is None and plain.get(k) is not None})
         self._policy = GradientPolicy()
         self._engine: _Engine | None = None
         # The rule's own group keys (Schedule-Free's train_mode) ride along as
@@ -577,7 +580,7 @@ def _torch_layout(twin: type) -> tuple[dict, str | None, bool]:
     probe = twin([p])
     eager = bool(probe.state)
     p.grad = torch.zeros(1, 1).to_sparse() if twin is torch.optim.SparseAdam else torch.zeros(1, 1)
-    probe.step()
+    probe.step(lambda: 0.0)  # a closure: LBFGS takes nothing else
     return probe.defaults, ("step" if "step" in probe.state.get(p, {}) else None), eager
 
 
@@ -732,6 +735,77 @@ class _ArraySteps:
         return loss
 
 
+class _ClosureSteps:
+    """The step of a closure-driven rule (LBFGS): the rule's own iterations
+    (pyoptim.optim.lbfgs.lbfgs_iterations) over NumPy views of the parameters (complex
+    ones as their real view, as torch), the closure called with gradients enabled, the
+    history kept in torch's layout in the first parameter's state (vectors as tensors
+    sharing the arrays' memory, scalars as numbers)."""
+
+    param_groups: list
+    state: Any
+    rule_class: ClassVar[type[_PyoptimOptimizer]]
+    _check_group: Callable
+
+    @torch.no_grad()
+    def _step(self, closure=None):
+        from .optim.lbfgs import FlatView, lbfgs_iterations
+
+        if closure is None:
+            raise TypeError(f"closure: {type(self).__name__} needs a closure that recomputes the gradients "
+                            f"and returns the loss")
+        if len(self.param_groups) != 1:
+            raise ValueError(f"param_groups: {type(self).__name__} takes one param group")
+        group = self.param_groups[0]
+        plain = self._check_group(group, "param_groups[0]")
+        params = group["params"]
+        for pi, p in enumerate(params):
+            if p.dtype not in (torch.float32, torch.float64, torch.complex64, torch.complex128) or \
+                    p.device.type != "cpu" or not p.is_contiguous() or p.dtype != params[0].dtype:
+                raise ValueError(f"param_groups[0]['params'][{pi}]: expected contiguous CPU tensors of one float "
+                                 f"dtype, got {p.dtype} on {p.device}")
+
+        def real(t: torch.Tensor) -> np.ndarray:
+            return (torch.view_as_real(t) if t.is_complex() else t).detach().numpy()
+
+        def grads():
+            out = []
+            for p in params:
+                g = p.grad
+                if g is not None and g.is_sparse:
+                    g = g.to_dense()
+                out.append(None if g is None else real(g.contiguous()))
+            return out
+
+        def evaluate():
+            with torch.enable_grad():
+                return closure()
+
+        state = self.state[params[0]]
+        history = {k: _as_numpy(v) for k, v in state.items()}
+        loss = lbfgs_iterations(FlatView([real(p) for p in params], grads), history, plain, evaluate)
+        state.update({k: _as_torch(v) for k, v in history.items()})
+        for p in params:
+            torch._C._increment_version(p)  # written through NumPy: autograd must see the change
+        return loss
+
+
+def _as_numpy(value):
+    if isinstance(value, torch.Tensor):
+        return value.item() if value.dim() == 0 else value.numpy()
+    if isinstance(value, list):
+        return [_as_numpy(v) for v in value]
+    return value
+
+
+def _as_torch(value):
+    if isinstance(value, np.ndarray):
+        return torch.from_numpy(value)
+    if isinstance(value, list):
+        return [_as_torch(v) for v in value]
+    return value
+
+
 def _touched_rows(p: torch.Tensor, grad: torch.Tensor) -> tuple:
     """(rows, their gradient values, the 2-D view of p they index) from a sparse COO
     gradient, coalesced (repeats summed, as torch does), as NumPy arrays. With k
@@ -773,7 +847,9 @@ def _torch_class(rule_class: type[_PyoptimOptimizer]) -> type:
         bases = (_TrainEvalModes, *bases)
     if rule_class.row_sparse:
         bases = (_RowSparseSteps, *bases)
-    if rule_class.steps_arrays_itself or any(shape != "param" for shape in _core.RULES[rule_class.rule]["state_shapes"]):
+    if rule_class.closure_driven:
+        bases = (_ClosureSteps, *bases)
+    elif rule_class.steps_arrays_itself or any(shape != "param" for shape in _core.RULES[rule_class.rule]["state_shapes"]):
         bases = (_ArraySteps, *bases)
     return type(name, bases, attributes)
 

@@ -45,6 +45,9 @@ class LAMB(PyoptimTorchOptimizer):
 class LARS(PyoptimTorchOptimizer):
     def __init__(self, params: Any, lr: float = 1.0, momentum: float = 0.9, weight_decay: float = 0.0, trust_coefficient: float = 0.001, eps: float = 0.0, *, nesterov: bool = False, trust_ratio: bool = True, maximize: bool = False, foreach: bool | None = None, fused: bool | None = None, capturable: bool = False, differentiable: bool = False) -> None: ...
 
+class LBFGS(PyoptimTorchOptimizer):
+    def __init__(self, params: Any, lr: float = 1, max_iter: int = 20, max_eval: int | None = None, tolerance_grad: float = 1e-07, tolerance_change: float = 1e-09, history_size: int = 100, line_search_fn: str | None = None) -> None: ...
+
 class Lion(PyoptimTorchOptimizer):
     def __init__(self, params: Any, lr: float = 0.0001, betas: tuple = (0.9, 0.99), weight_decay: float = 0.0, *, maximize: bool = False, foreach: bool | None = None, fused: bool | None = None, capturable: bool = False, differentiable: bool = False) -> None: ...
 
@@ -72,4 +75,4 @@ class SGDScheduleFree(PyoptimTorchOptimizer):
 class SparseAdam(PyoptimTorchOptimizer):
     def __init__(self, params: Any, lr: float = 0.001, betas: tuple = (0.9, 0.999), eps: float = 1e-08, *, maximize: bool = False) -> None: ...
 
-__all__ = ['PyoptimTorchOptimizer', 'ASGD', 'Adadelta', 'Adafactor', 'Adagrad', 'Adam', 'AdamW', 'AdamWScheduleFree', 'Adamax', 'LAMB', 'LARS', 'Lion', 'Muon', 'NAdam', 'RAdam', 'RMSprop', 'Rprop', 'SGD', 'SGDScheduleFree', 'SparseAdam']
+__all__ = ['PyoptimTorchOptimizer', 'ASGD', 'Adadelta', 'Adafactor', 'Adagrad', 'Adam', 'AdamW', 'AdamWScheduleFree', 'Adamax', 'LAMB', 'LARS', 'LBFGS', 'Lion', 'Muon', 'NAdam', 'RAdam', 'RMSprop', 'Rprop', 'SGD', 'SGDScheduleFree', 'SparseAdam']

@@ -39,7 +39,7 @@ RULES = {"SGD": ["mul"], "Adam": ["mul", "sqrt", "div"], "Adagrad": ["mul", "sqr
          "RAdam": ["mul", "sqrt", "div"], "Adamax": ["mul", "div"], "Lion": ["mul"],
          "Rprop": ["mul", "sub"], "ASGD": ["mul", "add"], "LAMB": ["mul", "sqrt", "div"], "LARS": ["mul", "add"],
          "ScheduleFree": ["mul", "sqrt", "div"], "SparseAdam": ["mul", "sqrt", "div"],
-         "Adafactor": ["mul", "sqrt", "div"], "Muon": ["mul"],
+         "Adafactor": ["mul", "sqrt", "div"], "Muon": ["mul"], "LBFGS": ["mul", "add"],
          "MemoryRoof": ["add"]}
 
 

@@ -51,6 +51,9 @@ RULE_VALID = {"ASGD": {"alpha": st.floats(0.0, 2.0)}, "LARS": {"eps": st.floats(
               "SGDScheduleFree": {"momentum": st.floats(0.01, 0.99)},
               "Adafactor": {"eps": st.tuples(st.none() | st.floats(0.0, 1e-2), st.floats(0.0, 0.1)),
                             "beta2_decay": st.floats(-1.5, 0.0), "d": st.floats(1.0, 3.0)},
+              "LBFGS": {"max_iter": st.integers(1, 30), "max_eval": st.none() | st.integers(1, 40),
+                        "history_size": st.integers(1, 200), "tolerance_grad": st.floats(0.0, 1e-3),
+                        "tolerance_change": st.floats(0.0, 1e-3), "line_search_fn": st.sampled_from([None, "strong_wolfe"])},
               "Muon": {"ns_coefficients": st.tuples(st.floats(1.0, 3.5), st.floats(-4.8, -1.0), st.floats(0.0, 2.1)),
                        "ns_steps": st.integers(0, 6), "eps": st.floats(1e-9, 1e-3),
                        "adjust_lr_fn": st.sampled_from([None, "original", "match_rms_adamw"])}}
@@ -58,6 +61,8 @@ RULE_INVALID = {"ASGD": {"alpha": st.floats(max_value=-1e-12)}, "LARS": {"eps": 
                 "SGDScheduleFree": {"momentum": st.floats(max_value=0.0) | st.floats(min_value=1.0)},
                 "Adafactor": {"eps": st.tuples(st.none(), st.floats(max_value=-1e-12)),
                               "beta2_decay": st.floats(min_value=1e-12), "d": st.floats(max_value=1.0 - 1e-9)},
+                "LBFGS": {"max_iter": st.integers(max_value=0), "history_size": st.integers(max_value=0),
+                          "tolerance_grad": st.floats(max_value=-1e-12), "line_search_fn": st.sampled_from(["", "armijo"])},
                 "Muon": {"ns_steps": st.integers(min_value=100) | st.integers(max_value=-1),
                          "adjust_lr_fn": st.sampled_from(["", "rms"])}}
 

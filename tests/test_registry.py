@@ -55,7 +55,11 @@ def test_the_test_lists_name_every_rule():
     from rule_cases import CASES
     from test_build import RULES as PACKED
 
-    assert set(CASES) == set(pyoptim.Optimizer.registry)
+    # Closure-driven rules (LBFGS) cannot take the rule-wide tests' step(); each has its own module.
+    closure_driven = {n for n, c in pyoptim.Optimizer.registry.items() if c.closure_driven}
+    assert set(CASES) | closure_driven == set(pyoptim.Optimizer.registry) and not closure_driven & set(CASES)
+    for name in closure_driven:
+        assert (ROOT / "tests" / f"test_{name.lower()}.py").exists(), name
     assert {_core.RULES[r]["type"] for r in _core.RULES} == set(PACKED)
 
 

@@ -12,7 +12,8 @@ import pyoptim.torch as pt  # noqa: E402
 
 # pyoptim's rules with a torch.optim twin (as pyoptim.torch found them); options that
 # exist only in pyoptim are left out.
-TORCH_NAMES = {name: getattr(pt, name).twin for name in pyoptim.Optimizer.registry if getattr(pt, name).twin}
+TORCH_NAMES = {name: getattr(pt, name).twin for name in pyoptim.Optimizer.registry
+               if getattr(pt, name).twin and not pyoptim.Optimizer.registry[name].closure_driven}  # LBFGS: test_lbfgs
 PYOPTIM_ONLY = {"momentum_init", "classic_momentum", "eps_hat", "eps_inside_sqrt"}
 
 

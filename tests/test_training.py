@@ -239,6 +239,8 @@ def test_comparison_entries_come_from_the_registry():
     assert {e.cls for e in entries} == flat and pyoptim.Muon not in flat  # Muon: matrices only
     with pytest.raises(ValueError, match="2-D parameters only"):
         train.comparison_entries(["muon"])
+    with pytest.raises(ValueError, match="needs a closure"):
+        train.comparison_entries(["lbfgs"])
     labels = [e.label for e in entries]
     assert {"SGD", "SGD+momentum", "SGD+Nesterov"} <= set(labels)
     by_label = {e.label: e for e in entries}

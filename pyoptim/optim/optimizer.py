@@ -90,6 +90,9 @@ class Optimizer:
     # Its step is not one kernel call (Muon: kernel passes around matrix products):
     # the class overrides step() and step_many().
     steps_arrays_itself: ClassVar[bool] = False
+    # Its step needs a closure and runs several evaluations (LBFGS): step(closure)
+    # is the class's own, and pyoptim.torch's class calls the same iterations.
+    closure_driven: ClassVar[bool] = False
     _default_hyper: ClassVar[dict]  # cache of default_hyper(), per class
 
     def __init_subclass__(cls, **kwargs):

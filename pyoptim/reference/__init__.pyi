@@ -10,6 +10,7 @@ from .adamax import adamax_step as adamax_step
 from .asgd import asgd_step as asgd_step
 from .lamb import lamb_step as lamb_step
 from .lars import lars_step as lars_step
+from .lbfgs import lbfgs_step as lbfgs_step
 from .lion import lion_step as lion_step
 from .muon import muon_step as muon_step
 from .nadam import nadam_step as nadam_step
@@ -20,4 +21,4 @@ from .schedule_free import adamwschedulefree_step as adamwschedulefree_step, sgd
 from .sgd import sgd_step as sgd_step
 from .sparse_adam import sparseadam_step as sparseadam_step
 
-__all__ = ['asgd_step', 'adadelta_step', 'adafactor_step', 'adagrad_step', 'adam_step', 'adamw_step', 'adamwschedulefree_step', 'adamax_step', 'lamb_step', 'lars_step', 'lion_step', 'muon_step', 'nadam_step', 'radam_step', 'rmsprop_step', 'rprop_step', 'sgd_step', 'sgdschedulefree_step', 'sparseadam_step']
+__all__ = ['asgd_step', 'adadelta_step', 'adafactor_step', 'adagrad_step', 'adam_step', 'adamw_step', 'adamwschedulefree_step', 'adamax_step', 'lamb_step', 'lars_step', 'lbfgs_step', 'lion_step', 'muon_step', 'nadam_step', 'radam_step', 'rmsprop_step', 'rprop_step', 'sgd_step', 'sgdschedulefree_step', 'sparseadam_step']

@@ -168,7 +168,10 @@ def default_lr(label: str, cls: type[Optimizer]) -> float | None:
 
 
 def takes_flat_buffer(cls: type[Optimizer]) -> bool:
-    """Whether the rule can step a pyoptim.nn model's one flat buffer (Muon cannot: matrices only)."""
+    """Whether fit() can train a pyoptim.nn model (one flat buffer, step() without a closure)
+    with the rule: Muon steps matrices only, LBFGS needs a closure."""
+    if cls.closure_driven:
+        return False
     try:
         cls.check_param_shape((1,), "params")
     except ValueError:
@@ -200,8 +203,9 @@ def comparison_entries(selection: list | None = None) -> list:
     for wanted in selection:
         entry = by_label.get(wanted.lower())
         if entry is None and wanted.lower() in {n.lower() for n in Optimizer.registry}:
-            raise _checks.InvalidValue("rules", f"{wanted!r} steps 2-D parameters only, and pyoptim.nn models "
-                                                f"train as one flat buffer; use it from the NumPy API or pyoptim.torch")
+            raise _checks.InvalidValue("rules", f"{wanted!r} cannot train a pyoptim.nn model in fit() (Muon steps "
+                                                f"2-D parameters only, LBFGS needs a closure); use it from the NumPy "
+                                                f"API or pyoptim.torch")
         if entry is None:
             raise _checks.InvalidValue("rules", f"unknown rule {wanted!r}; expected some of "
                                                 f"{', '.join(e.label for e in entries)} (any case)")

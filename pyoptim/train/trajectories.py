@@ -503,6 +503,13 @@ def _point_pair(cls, params: np.ndarray, grads: np.ndarray) -> tuple:
     return params, grads
 
 
+def _evaluate(surface: Surface, gradient, params: np.ndarray, grads: np.ndarray) -> float:
+    """A closure's work at the current point: the gradient into `grads`, the value returned."""
+    x, y = params.tolist()
+    grads[:] = gradient(x, y)
+    return float(surface.value(x, y))
+
+
 def _walk_one(surface: Surface, walker: Walker, hyper: dict, start: tuple, steps: int, tolerance: float,
               seed: int) -> Trajectory:
     params, grads = np.array(start, dtype=np.float64), np.zeros(2)
@@ -523,7 +530,10 @@ def _walk_one(surface: Surface, walker: Walker, hyper: dict, start: tuple, steps
             x, y = params.tolist()
             grads[:] = gradient(x, y)
             lrs[t] = group["lr"]
-            optimizer.step()
+            if walker.cls.closure_driven:  # LBFGS: a step is up to max_iter evaluations at points it chooses
+                optimizer.step(lambda: _evaluate(surface, gradient, params, grads))
+            else:
+                optimizer.step()
             x, y = params.tolist()
             loss = float(surface.value(x, y))
             if not (math.isfinite(loss) and abs(x) < ESCAPED and abs(y) < ESCAPED):

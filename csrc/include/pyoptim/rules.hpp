@@ -13,6 +13,7 @@
 #include "rules/asgd.hpp"
 #include "rules/lamb.hpp"
 #include "rules/lars.hpp"
+#include "rules/lbfgs.hpp"
 #include "rules/lion.hpp"
 #include "rules/memory_roof.hpp"
 #include "rules/muon.hpp"
@@ -42,6 +43,7 @@
   X(SparseAdam)                  \
   X(Adafactor)                   \
   X(Muon)                        \
+  X(LBFGS)                       \
   X(MemoryRoof)
 
 PYOPTIM_BEGIN_NAMESPACE
@@ -71,7 +73,8 @@ struct rule_state_shapes<Rule, std::void_t<decltype(Rule::state_shapes)>> {
 };
 #define PYOPTIM_CHECK_NAMES(Rule)                                                                       \
   static_assert(names_every<Rule::Option>(Rule::option_names), #Rule ": option_names must name each Option"); \
-  static_assert(std::size(Rule::state_names) == std::size_t(Rule::n_state), #Rule ": state_names must name each State"); \
+  static_assert(Rule::n_state == 0 || std::size(Rule::state_names) == std::size_t(Rule::n_state), \
+                #Rule ": state_names must name each State"); \
   static_assert(scalars_named<Rule>(), #Rule ": scalar_names must name each Scalar"); \
   static_assert(reductions_named<Rule>(), #Rule ": reduction_names must name each Reduction");
 PYOPTIM_FOR_EACH_RULE(PYOPTIM_CHECK_NAMES)
