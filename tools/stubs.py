@@ -59,10 +59,10 @@ def signature(params: list[inspect.Parameter], annotations: dict | None = None) 
 
 def optim_stub() -> str:
     lines = [HEADER, '"""Optimizer classes (see __init__.py): the names the registry gives them."""', "",
-             "from .optimizer import Optimizer as Optimizer", ""]
+             "from .combined import Combined as Combined", "from .optimizer import Optimizer as Optimizer", ""]
     for rule, names in sorted(by_rule().items()):
         lines.append(f"from .{rule} import " + ", ".join(f"{n} as {n}" for n in names))
-    lines += ["", "ROOF: str", f"__all__ = {['Optimizer', *[c.__name__ for c in classes()]]!r}", ""]
+    lines += ["", "ROOF: str", f"__all__ = {['Combined', 'Optimizer', *[c.__name__ for c in classes()]]!r}", ""]
     return "\n".join(lines)
 
 

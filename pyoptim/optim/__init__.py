@@ -13,6 +13,7 @@ the stubs beside them (``__init__.pyi``, ``kernels.pyi``, ...) are written by
 import importlib
 
 from .. import _core
+from .combined import Combined
 from .optimizer import Optimizer
 
 #: The kernel rule that is not an optimizer: the benchmarks' memory roof.
@@ -24,4 +25,4 @@ for _rule in _core.RULES:
 del _rule
 
 globals().update(Optimizer.registry)
-__all__ = ["Optimizer", *sorted(Optimizer.registry)]
+__all__ = ["Combined", "Optimizer", *sorted(Optimizer.registry)]

@@ -2,6 +2,7 @@
 
 """Optimizer classes (see __init__.py): the names the registry gives them."""
 
+from .combined import Combined as Combined
 from .optimizer import Optimizer as Optimizer
 
 from .adadelta import Adadelta as Adadelta
@@ -24,4 +25,4 @@ from .sgd import SGD as SGD
 from .sparse_adam import SparseAdam as SparseAdam
 
 ROOF: str
-__all__ = ['Optimizer', 'ASGD', 'Adadelta', 'Adafactor', 'Adagrad', 'Adam', 'AdamW', 'AdamWScheduleFree', 'Adamax', 'LAMB', 'LARS', 'LBFGS', 'Lion', 'Muon', 'NAdam', 'RAdam', 'RMSprop', 'Rprop', 'SGD', 'SGDScheduleFree', 'SparseAdam']
+__all__ = ['Combined', 'Optimizer', 'ASGD', 'Adadelta', 'Adafactor', 'Adagrad', 'Adam', 'AdamW', 'AdamWScheduleFree', 'Adamax', 'LAMB', 'LARS', 'LBFGS', 'Lion', 'Muon', 'NAdam', 'RAdam', 'RMSprop', 'Rprop', 'SGD', 'SGDScheduleFree', 'SparseAdam']
