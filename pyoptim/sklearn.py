@@ -93,7 +93,7 @@ class _PyoptimClassifier(ClassifierMixin, BaseEstimator):
         self.__dict__.update(state)
         if saved is not None:
             hyper = {"lr": self.learning_rate, **(self.optimizer_params or {})}
-            self.optimizer_ = train.make_optimizer(self.optimizer, self.model_.parameters(), **hyper)
+            self.optimizer_ = train.make_optimizer(self.optimizer, self.model_, **hyper)
             self.optimizer_.load_state_dict(saved)
 
     def __sklearn_tags__(self):
@@ -133,7 +133,7 @@ class _PyoptimClassifier(ClassifierMixin, BaseEstimator):
         self._seed = int(rng.randint(2**31 - 1))
         self.model_ = self._build_model(n_features, len(self.classes_), self._seed)
         hyper = {"lr": self.learning_rate, **(self.optimizer_params or {})}
-        self.optimizer_ = train.make_optimizer(self.optimizer, self.model_.parameters(), **hyper)
+        self.optimizer_ = train.make_optimizer(self.optimizer, self.model_, **hyper)
         self.n_iter_ = 0
         self.loss_curve_: list = []
 

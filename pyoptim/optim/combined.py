@@ -30,9 +30,9 @@ class Combined(Optimizer):
         if not optimizers:
             raise ValueError("optimizers: expected at least one pyoptim optimizer")
         for k, opt in enumerate(optimizers):
-            if not isinstance(opt, Optimizer) or isinstance(opt, Combined):
-                raise TypeError(f"optimizers[{k}]: expected a pyoptim optimizer (not Combined), got "
-                                f"{type(opt).__name__}")
+            if not isinstance(opt, Optimizer) or isinstance(opt, Combined) or opt.closure_driven:
+                raise TypeError(f"optimizers[{k}]: expected a pyoptim optimizer (not Combined, not one that "
+                                f"needs a closure), got {type(opt).__name__}")
         everything = [(f"optimizers[{k}]", p) for k, opt in enumerate(optimizers) for p, _ in opt._pairs]
         for a, (where, p) in enumerate(everything):
             for other, q in everything[a + 1:]:

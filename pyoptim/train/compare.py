@@ -36,7 +36,7 @@ def compare_rules(build_model: Callable[[], Sequential], entries: list, train: S
     results = []
     for entry in entries:
         model = build_model()
-        optimizer = entry.build(model.parameters())
+        optimizer = entry.build(model)
         scheduler = make_scheduler(optimizer) if make_scheduler is not None else None
         if on_start is not None:
             on_start(entry)

@@ -204,7 +204,7 @@ def prepare_comparison(settings: ExperimentSettings, entries: Sequence[RuleEntry
     probe = build_model(settings)
     for entry in entries:
         check_hyperparameters(entry.cls, entry.hyper)
-        build_scheduler(settings, entry.build(probe.parameters()))
+        build_scheduler(settings, entry.build(probe))
     return Comparison(settings, entries, probe)
 
 

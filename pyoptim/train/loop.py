@@ -92,7 +92,10 @@ def fit(model: Sequential, optimizer: Optimizer, train: Split, *, epochs: int, b
             if not math.isfinite(loss):
                 history.diverged = True
                 break
-            optimizer.step()
+            if optimizer.closure_driven:  # LBFGS: re-evaluates the batch as often as its iterations need
+                optimizer.step(lambda: model.loss_and_grad(xb, yb, check_targets=False)[0])
+            else:
+                optimizer.step()
             m = xb.shape[0]
             loss_sum += loss * m
             seen += m

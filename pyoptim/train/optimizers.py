@@ -7,9 +7,11 @@ and each rule's hyperparameters and defaults from its constructor.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from .. import _checks
-from ..optim import Optimizer
+from ..nn import Sequential
+from ..optim import Combined, Optimizer
 
 # Learning rates for the MLP 784-128-10 on MNIST (inputs in [0, 1], batch 128):
 # for each rule, the lowest validation loss after 5 epochs over learning rates
@@ -101,9 +103,12 @@ def check_hyperparameters(cls: type[Optimizer], hyper: dict) -> None:
 
 
 def make_optimizer(name, params, **hyper) -> Optimizer:
-    """``optimizer_class(name)(params, **hyper)``, with a clear error for a hyperparameter it does not take."""
+    """``optimizer_class(name)(params, **hyper)``, with a clear error for a hyperparameter it does
+    not take; `params` may be a pyoptim.nn model (see optimizer_for_model)."""
     cls = optimizer_class(name)
     check_hyper_names(cls, hyper)
+    if isinstance(params, Sequential):
+        return optimizer_for_model(cls, params, **hyper)
     return cls(params, **hyper)
 
 
@@ -156,6 +161,9 @@ class RuleEntry:
     hyper: dict = field(default_factory=dict)
 
     def build(self, params) -> Optimizer:
+        """The optimizer over `params` ((param, grad) pairs) or over a pyoptim.nn model."""
+        if isinstance(params, Sequential):
+            return optimizer_for_model(self.cls, params, **self.hyper)
         return self.cls(params, **self.hyper)
 
     def describe(self) -> str:
@@ -167,16 +175,35 @@ def default_lr(label: str, cls: type[Optimizer]) -> float | None:
     return TUNED_LR.get(label.lower(), cls.default_hyper().get("lr"))
 
 
+# What steps the other arrays of a model (biases) beside a rule that steps matrices only
+# (Muon), as torch's Muon documentation advises.
+MATRIX_COMPANION = ("AdamW", {"lr": 3e-3})
+
+
 def takes_flat_buffer(cls: type[Optimizer]) -> bool:
-    """Whether fit() can train a pyoptim.nn model (one flat buffer, step() without a closure)
-    with the rule: Muon steps matrices only, LBFGS needs a closure."""
-    if cls.closure_driven:
-        return False
+    """Whether the rule can step a pyoptim.nn model's one flat buffer (Muon cannot: matrices only)."""
     try:
         cls.check_param_shape((1,), "params")
     except ValueError:
         return False
     return True
+
+
+def optimizer_for_model(cls: type[Optimizer], model, **hyper) -> Optimizer:
+    """`cls` over a pyoptim.nn model: over its one flat buffer, or, for a rule that steps
+    matrices only (Muon), over its weight matrices, combined with MATRIX_COMPANION over the
+    rest (pyoptim.Combined)."""
+    if takes_flat_buffer(cls):
+        return cls(model.parameters(), **hyper)
+    layers = model.flat.items()
+    matrices = [(p, g) for _, p, g in layers if p.ndim == 2]
+    others = [(p, g) for _, p, g in layers if p.ndim != 2]
+    main = cls(matrices, **hyper)
+    if not others:
+        return main
+    name, companion_hyper = MATRIX_COMPANION
+    companion: Any = optimizer_class(name)
+    return Combined(main, companion(others, **companion_hyper))
 
 
 def comparison_entries(selection: list | None = None) -> list:
@@ -187,8 +214,6 @@ def comparison_entries(selection: list | None = None) -> list:
     """
     entries = []
     for name, cls in Optimizer.registry.items():
-        if not takes_flat_buffer(cls):
-            continue
         variants: list[tuple[str, dict]] = [(name, {})]
         if "momentum" in cls.default_hyper() and name.lower() == "sgd":
             variants += [(f"{name}+momentum", {"momentum": 0.9}),
@@ -202,10 +227,6 @@ def comparison_entries(selection: list | None = None) -> list:
     chosen = []
     for wanted in selection:
         entry = by_label.get(wanted.lower())
-        if entry is None and wanted.lower() in {n.lower() for n in Optimizer.registry}:
-            raise _checks.InvalidValue("rules", f"{wanted!r} cannot train a pyoptim.nn model in fit() (Muon steps "
-                                                f"2-D parameters only, LBFGS needs a closure); use it from the NumPy "
-                                                f"API or pyoptim.torch")
         if entry is None:
             raise _checks.InvalidValue("rules", f"unknown rule {wanted!r}; expected some of "
                                                 f"{', '.join(e.label for e in entries)} (any case)")
