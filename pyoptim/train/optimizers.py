@@ -39,6 +39,7 @@ TUNED_LR = {
     "adamwschedulefree": 4e-3,
     "sgdschedulefree": 1.0,
     "sparseadam": 3e-3,
+    "lbfgs": 0.1,  # mini-batches of fit(): lr=1 diverges; chosen by hand, not swept yet
     "adafactor": 3e-2,  # the sweep's best, at its grid's top (lr caps the relative step, min(lr, 1 / sqrt(t)))
 }
 
