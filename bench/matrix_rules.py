@@ -8,8 +8,8 @@ Adafactor: state bytes per parameter and step time of pyoptim (NumPy API) vs
 torch.optim.Adafactor (foreach, its default on CPU). Muon: one step's time split
 into the kernel's momentum pass, the Newton-Schulz matrix products (NumPy's BLAS,
 float32) and the apply pass, vs torch.optim.Muon (bfloat16 products). Medians of
-alternating blocks in one run (bench/timing.py); the file is generated, never
-edited by hand.
+alternating blocks in one run (bench/timing.py); LBFGS: one full-batch step
+against torch's with the same closure. The file is generated, never edited by hand.
 """
 
 from __future__ import annotations
@@ -22,6 +22,9 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from timing import block_medians  # noqa: E402
 
 import pyoptim
 from pyoptim import _core
@@ -42,16 +45,10 @@ def median_seconds(f, repeats: int = 15) -> float:
 
 
 def paired(a, b, blocks: int = 5, repeats: int = 5) -> tuple:
-    """Median seconds of a and of b, timed in alternating blocks."""
-    ta, tb = [], []
+    """Median seconds of a and of b, timed in alternating blocks (bench/timing.py)."""
     a(), b()
-    for _ in range(blocks):
-        for f, out in ((a, ta), (b, tb)):
-            for _ in range(repeats):
-                start = time.perf_counter()
-                f()
-                out.append(time.perf_counter() - start)
-    return statistics.median(ta), statistics.median(tb)
+    medians = block_medians({"a": a, "b": b}, blocks, repeats)
+    return statistics.median(medians["a"]), statistics.median(medians["b"])
 
 
 def adafactor_rows(torch) -> list:

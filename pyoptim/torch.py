@@ -643,9 +643,7 @@ class _RowSparseSteps:
                 if not p.grad.is_sparse:
                     raise RuntimeError(f"{where}: {type(self).__name__} does not support dense gradients, "
                                        f"please consider Adam instead")
-                if p.dtype not in (torch.float32, torch.float64) or not p.is_contiguous() or p.device.type != "cpu":
-                    raise ValueError(f"{where}: expected a contiguous float32 or float64 CPU tensor, got "
-                                     f"{p.dtype} on {p.device}" + ("" if p.is_contiguous() else " (not contiguous)"))
+                _check_real_cpu(p, where)
                 work.append((p, plain, options, _touched_rows(p, p.grad)))
         for p, plain, options, (rows, values, view) in work:
             state = self.state[p]
@@ -696,9 +694,7 @@ class _ArraySteps:
                 if p.is_complex() or g.is_sparse:
                     raise RuntimeError(f"{where}: {type(self).__name__} does not support "
                                        f"{'complex parameters' if p.is_complex() else 'sparse gradients'}")
-                if p.dtype not in (torch.float32, torch.float64) or p.device.type != "cpu" or not p.is_contiguous():
-                    raise ValueError(f"{where}: expected a contiguous float32 or float64 CPU tensor, got "
-                                     f"{p.dtype} on {p.device}" + ("" if p.is_contiguous() else " (not contiguous)"))
+                _check_real_cpu(p, where)
                 if g.dtype != p.dtype or g.shape != p.shape:
                     raise ValueError(f"{where}.grad: expected {p.dtype} of shape {tuple(p.shape)}, got "
                                      f"{g.dtype} {tuple(g.shape)}")
@@ -804,6 +800,13 @@ def _as_torch(value):
     if isinstance(value, list):
         return [_as_torch(v) for v in value]
     return value
+
+
+def _check_real_cpu(p: torch.Tensor, where: str) -> None:
+    """What the NumPy-view steps take: a contiguous float32 or float64 CPU tensor."""
+    if p.dtype not in (torch.float32, torch.float64) or not p.is_contiguous() or p.device.type != "cpu":
+        raise ValueError(f"{where}: expected a contiguous float32 or float64 CPU tensor, got "
+                         f"{p.dtype} on {p.device}" + ("" if p.is_contiguous() else " (not contiguous)"))
 
 
 def _touched_rows(p: torch.Tensor, grad: torch.Tensor) -> tuple:

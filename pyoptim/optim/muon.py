@@ -142,18 +142,10 @@ class Muon(Optimizer):
     def step(self, closure: Callable[[], Any] | None = None):
         """One Muon step of every registered matrix (see the class doc)."""
         loss = closure() if closure is not None else None
-        runs, key, policy = self._runs, self._key, self._policy
-        changed = [run.options.stale(key(group)) for group, run in zip(self.param_groups, runs)]
-        for group, is_changed in zip(self.param_groups, changed):
-            if is_changed:
-                self.check_hyper(group)  # all of them, before anything changes
-        for run in runs:
-            run.plan.check()
-        scale: float | None = 1.0
-        if policy.needs_norm:
-            scale = policy.grad_scale(run.plan.gradient_squares() for run in runs)
-            if scale is None:
-                return loss
+        runs, policy = self._runs, self._policy
+        changed, scale = self._checked_step_start()
+        if scale is None:
+            return loss
         for group, run, is_changed in zip(self.param_groups, runs, changed):
             if is_changed:
                 self._refresh(group, run)

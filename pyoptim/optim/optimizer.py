@@ -326,19 +326,10 @@ class Optimizer:
     def _step_general(self) -> None:
         """A step that follows whatever changed: hyperparameters, fresh state, scalar
         state, a gradient policy. Leaves the steady fast path ready when it can."""
-        runs, key, policy = self._runs, self._key, self._policy
-        changed = [run.options.stale(key(group)) for group, run in zip(self.param_groups, runs)]
-        if any(changed):
-            for group, is_changed in zip(self.param_groups, changed):
-                if is_changed:
-                    self.check_hyper(group)  # all of them, before anything changes
-        for run in runs:
-            run.plan.check()
-        scale: float | None = 1.0
-        if policy.needs_norm:
-            scale = policy.grad_scale(run.plan.gradient_squares() for run in runs)
-            if scale is None:
-                return
+        runs, policy = self._runs, self._policy
+        changed, scale = self._checked_step_start()
+        if scale is None:
+            return
         clipping = policy.clips
         for group, run, is_changed in zip(self.param_groups, runs, changed):
             if is_changed:
@@ -356,6 +347,21 @@ class Optimizer:
             for group, run in zip(self.param_groups, runs):
                 run.ready = run.options_for(group, run.step + 1)
             self._steady_keys = [run.options.key for run in runs]
+
+    def _checked_step_start(self) -> tuple:
+        """What every general step does first: check the groups whose hyperparameters
+        changed (all before anything changes) and that no array moved, then the gradient
+        policy's scale. Returns (changed per group, scale; None to skip the step)."""
+        changed = [run.options.stale(self._key(group)) for group, run in zip(self.param_groups, self._runs)]
+        for group, is_changed in zip(self.param_groups, changed):
+            if is_changed:
+                self.check_hyper(group)
+        for run in self._runs:
+            run.plan.check()
+        scale: float | None = 1.0
+        if self._policy.needs_norm:
+            scale = self._policy.grad_scale(run.plan.gradient_squares() for run in self._runs)
+        return changed, scale
 
     def zero_grad(self) -> None:
         """Set every registered gradient to zero (all or none: a read-only one is refused first)."""

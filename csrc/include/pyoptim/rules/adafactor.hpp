@@ -64,6 +64,20 @@ struct Adafactor {
     }
   };
 
+  // The update of one element: g / sqrt(max(v, eps1^2)).
+  template <class T>
+  static T scaled(const Step<T>& s, T v, T g) {
+    return (T(1) / std::sqrt(std::max(v, s.eps1_squared))) * g;
+  }
+
+  // The step size from the blocks' sums of p^2 and u^2, added in order.
+  template <class T>
+  static T step_from(const Step<T>& s, const double* p2, const double* u2, std::size_t blocks, std::size_t n) {
+    double ps = 0.0, us = 0.0;
+    for (std::size_t b = 0; b < blocks; ++b) ps += p2[b], us += u2[b];
+    return s.step_size(ps, us, n);
+  }
+
   template <class T>
   static T lerp_to(const Step<T>& s, T kept, T target) {
     return lerp(kept, target, s.weight, s.weight_minus_one, s.small_weight);
@@ -114,7 +128,7 @@ struct Adafactor {
           const T g = reader(grad[i]) * k.grad_sign;
           const T vi = lerp_to(k, v[i], g * g);
           v[i] = vi;
-          const T u = (T(1) / std::sqrt(std::max(vi, k.eps1_squared))) * g;
+          const T u = scaled(k, vi, g);
           pl[l] += double(param[i]) * double(param[i]);
           ul[l] += double(u) * double(u);
         }
@@ -123,9 +137,7 @@ struct Adafactor {
       u2[b] = lane_total(ul);
     }
     team.barrier();
-    double ps = 0.0, us = 0.0;
-    for (std::size_t b = 0; b < blocks; ++b) ps += p2[b], us += u2[b];
-    const T step = s.step_size(ps, us, x.size);
+    const T step = step_from(s, p2, u2, blocks, x.size);
     for (std::size_t b = team.begin(blocks); b < team.end(blocks); ++b) {
       const std::size_t at = b * kNormBlock, n = std::min(kNormBlock, x.size - at);
       const Step<T> k = s;
@@ -137,7 +149,7 @@ struct Adafactor {
       PYOPTIM_SIMD
       for (std::size_t i = 0; i < n; ++i) {
         const T g = reader(grad[i]) * k.grad_sign;
-        const T u = (T(1) / std::sqrt(std::max(v[i], k.eps1_squared))) * g;
+        const T u = scaled(k, v[i], g);
         param[i] = param[i] * k.decay + size * u;
       }
     }
@@ -228,7 +240,7 @@ struct Adafactor {
           for (std::size_t l = 0; l < lanes; ++l) {
             const std::size_t i = j + l;
             const T g = reader(grad[i]) * k.grad_sign;
-            const T u = (T(1) / std::sqrt(std::max(row * col[i] / mean, k.eps1_squared))) * g;
+            const T u = scaled(k, row * col[i] / mean, g);
             ul[l] += double(u) * double(u);
           }
         }
@@ -237,9 +249,7 @@ struct Adafactor {
     }
     team.barrier();
 
-    double ps = 0.0, us = 0.0;
-    for (std::size_t b = 0; b < blocks; ++b) ps += p2[b], us += u2[b];
-    const T step = s.step_size(ps, us, x.size);
+    const T step = step_from(s, p2, u2, blocks, x.size);
     for (std::size_t b = team.begin(blocks); b < team.end(blocks); ++b) {
       std::size_t first, last;
       block_rows(b, first, last);
@@ -255,7 +265,7 @@ struct Adafactor {
         PYOPTIM_SIMD
         for (std::size_t i = 0; i < cols; ++i) {
           const T g = reader(grad[i]) * k.grad_sign;
-          const T u = (T(1) / std::sqrt(std::max(row * col[i] / mean, k.eps1_squared))) * g;
+          const T u = scaled(k, row * col[i] / mean, g);
           param[i] = param[i] * k.decay + size * u;
         }
       }
