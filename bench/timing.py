@@ -3,6 +3,7 @@ that every contender sees the same caches and the same drifts of the machine."""
 
 from __future__ import annotations
 
+import itertools
 import time
 
 import numpy as np
@@ -10,12 +11,17 @@ import numpy as np
 
 def block_medians(functions: dict, blocks: int, per_block: int, prepare: dict | None = None) -> dict:
     """{name: [median seconds of each block]}: `blocks` rounds, each timing
-    `per_block` calls of every function in turn. ``prepare[name]``, if given,
-    runs before each timed call of ``name``, untimed."""
+    `per_block` calls of every function in turn, in an order that changes from
+    block to block. ``prepare[name]``, if given, runs before each timed call of
+    ``name``, untimed."""
     prepare = prepare or {}
     medians = {name: [] for name in functions}
+    orders = itertools.cycle(itertools.permutations(functions))
     for _ in range(blocks):
-        for name, fn in functions.items():
+        # The order goes through every permutation: no contender always runs right after
+        # the same other one and finds the caches as that one left them.
+        for name in next(orders):
+            fn = functions[name]
             before = prepare.get(name)
             samples = []
             for _ in range(per_block):

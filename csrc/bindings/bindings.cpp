@@ -92,6 +92,16 @@ int rule_index(const std::string& name) {
   throw py::value_error("rule: unknown update rule '" + name + "'; expected one of " + known);
 }
 
+py::tuple interned_names(const char* const* names, int n) {
+  py::tuple out(n);
+  for (int k = 0; k < n; ++k) {
+    PyObject* name = PyUnicode_InternFromString(names[k]);
+    if (!name) throw py::error_already_set();
+    out[std::size_t(k)] = py::reinterpret_steal<py::str>(name);
+  }
+  return out;
+}
+
 std::string type_name(py::handle obj) { return py::str(py::type::of(obj).attr("__name__")); }
 
 void read_options(const RuleInfo& rule, py::handle options, double* out) {

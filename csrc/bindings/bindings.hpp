@@ -92,6 +92,10 @@ constexpr int kMaxOptions = 64;
 int rule_index(const std::string& name);
 std::string type_name(py::handle obj);
 
+// Names as interned strings: a dict keyed by them (a parameter's torch state) is then
+// looked up by identity, without comparing the characters.
+py::tuple interned_names(const char* const* names, int n);
+
 // Reads `options` (a sequence of numbers) into out[0, rule.n_options).
 void read_options(const RuleInfo& rule, py::handle options, double* out);
 

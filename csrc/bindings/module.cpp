@@ -95,11 +95,10 @@ PYBIND11_MODULE(_core, m) {
   for (const RuleInfo& r : kRules) {
     py::dict info;
     info["type"] = r.type;
-    info["options"] = py::tuple(py::cast(std::vector<std::string>(r.option_names, r.option_names + r.n_options)));
-    info["state"] = py::tuple(py::cast(std::vector<std::string>(r.state_names, r.state_names + r.n_state)));
-    info["scalars"] = py::tuple(py::cast(std::vector<std::string>(r.scalar_names, r.scalar_names + r.n_scalars)));
-    info["reductions"] =
-        py::tuple(py::cast(std::vector<std::string>(r.reduction_names, r.reduction_names + r.n_reductions)));
+    info["options"] = interned_names(r.option_names, r.n_options);
+    info["state"] = interned_names(r.state_names, r.n_state);
+    info["scalars"] = interned_names(r.scalar_names, r.n_scalars);
+    info["reductions"] = interned_names(r.reduction_names, r.n_reductions);
     py::list shapes;
     for (int k = 0; k < r.n_state; ++k) shapes.append(state_shape_name(r, k));
     info["state_shapes"] = py::tuple(shapes);

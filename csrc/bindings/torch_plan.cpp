@@ -234,8 +234,8 @@ class TorchPlan {
     const RuleInfo& rule = kRules[rule_];
     if (rule.state_shapes)  // its torch class steps through StepPlan (pyoptim.torch)
       throw py::value_error("rule: '" + std::string(rule.name) + "' keeps state not shaped like its parameters");
-    for (int k = 0; k < rule.n_scalars; ++k) scalar_keys_.push_back(py::str(rule.scalar_names[k]));
-    for (int k = 0; k < rule.n_state; ++k) state_keys_.push_back(py::str(rule.state_names[k]));
+    for (py::handle name : interned_names(rule.scalar_names, rule.n_scalars)) scalar_keys_.push_back(py::reinterpret_borrow<py::str>(name));
+    for (py::handle name : interned_names(rule.state_names, rule.n_state)) state_keys_.push_back(py::reinterpret_borrow<py::str>(name));
     for_each_key([&](py::handle name) { key_names_.push_back(name.ptr()); });
   }
 
