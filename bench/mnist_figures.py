@@ -3,7 +3,7 @@
 Run from the repository root::
 
     python bench/mnist_figures.py                 # the figures, over seeds 0 1 2 (~1 minute on 2 cores)
-    python bench/mnist_figures.py --sweep         # also re-run the lr sweep behind pyoptim.train.TUNED_LR
+    python bench/mnist_figures.py --sweep         # also re-run the lr sweep behind pyoptim.train.TUNED_LR (~20 min)
 
 It prints the figures and writes them to bench/mnist_figures.md (generated:
 never edit that file by hand). Every model trains on all 60,000 training
@@ -49,16 +49,14 @@ class Figure:
     # tensors, for the rules whose step is per tensor (LAMB's trust ratio, Adafactor's
     # factored second moment of a matrix), instead of the model's one flat buffer.
     per_tensor: bool = False
-    # For a rule that steps matrices only (Muon): the rule and hyperparameters of the
-    # other arrays (biases), combined with it (pyoptim.Combined).
-    aux: tuple | None = None
 
     def describe(self) -> str:
         hyper = ", ".join(f"{k}={v}" for k, v in self.hyper.items())
         schedule = "constant lr" if self.schedule == "none" else f"{self.schedule} schedule"
         rule = f"{self.optimizer}({hyper})"
-        if self.aux is not None:
-            rule += f" on the weights + {self.aux[0]}({', '.join(f'{k}={v}' for k, v in self.aux[1].items())}) on the biases"
+        if not train.takes_flat_buffer(train.optimizer_class(self.optimizer)):
+            name, hyper = train.MATRIX_COMPANION
+            rule += f" on the weights + {name}({', '.join(f'{k}={v}' for k, v in hyper.items())}) on the biases"
         return f"{rule}, batch {self.batch_size}, {self.epochs} epochs, {schedule}"
 
 
@@ -84,38 +82,16 @@ FIGURES = [
            "Adafactor", {"lr": train.TUNED_LR["adafactor"]}, epochs=5, batch_size=128, per_tensor=True),
     Figure("MLP 784-128-10 with Muon (weights; AdamW for the biases), within 5 epochs", 97.5,
            lambda seed: nn.mlp(784, (128,), 10, seed=seed),
-           "Muon", {"lr": 5e-3}, epochs=5, batch_size=128, aux=("AdamW", {"lr": 3e-3})),
+           "Muon", {"lr": train.TUNED_LR["muon"]}, epochs=5, batch_size=128),
 ]
-
-# Muon's lr on the weights (AdamW's 3e-3 on the biases): the sweep behind the figure's 5e-3
-# (the lowest validation loss).
-MUON_SWEEP = (1e-3, 2e-3, 5e-3, 1e-2, 2e-2)
-
-
-def muon_with(model: nn.Sequential, lr: float, aux: tuple) -> pyoptim.Combined:
-    items = model.flat.items()
-    return pyoptim.Combined(pyoptim.Muon([(p, g) for _, p, g in items if p.ndim == 2], lr=lr),
-                            train.make_optimizer(aux[0], [(p, g) for _, p, g in items if p.ndim != 2], **aux[1]))
-
-
-def muon_sweep(data: train.Split) -> list:
-    fit_part, validation = train.split_validation(data, 0.1, seed=0)
-    results = []
-    for lr in MUON_SWEEP:
-        model = nn.mlp(784, (128,), 10, seed=0)
-        history = train.fit(model, muon_with(model, lr, ("AdamW", {"lr": 3e-3})), fit_part, epochs=5,
-                            batch_size=128, validation=validation)
-        results.append((lr, float("inf") if history.diverged else history.val_loss[-1]))
-    return results
 
 
 def run_figure(figure: Figure, data: train.Split, test: train.Split, seed: int) -> dict:
     model = figure.build(seed)
-    params = [(p, g) for _, p, g in model.flat.items()] if figure.per_tensor else model.parameters()
-    if figure.aux is not None:
-        optimizer = muon_with(model, figure.hyper["lr"], figure.aux)
-    else:
-        optimizer = train.make_optimizer(figure.optimizer, params, **figure.hyper)
+    # A model hands the optimizer its flat buffer, or, for a rule that steps matrices only,
+    # its weights with train.MATRIX_COMPANION over the biases.
+    params = [(p, g) for _, p, g in model.flat.items()] if figure.per_tensor else model
+    optimizer = train.make_optimizer(figure.optimizer, params, **figure.hyper)
     scheduler = train.make_scheduler(figure.schedule, optimizer, epochs=figure.epochs, **figure.schedule_args)
     history = train.fit(model, optimizer, data, epochs=figure.epochs, batch_size=figure.batch_size,
                         scheduler=scheduler, seed=seed)
@@ -175,8 +151,14 @@ SWEEP_FACTORS = (1 / 3, 1 / 2, 1, 2, 3)
 WIDE_FACTORS = tuple(10.0 ** (k / 2) for k in range(-4, 5))
 
 
+def sweep_epochs(cls: type) -> int:
+    """5 epochs; 1 for a closure-driven rule (LBFGS: up to 20 evaluations and a 100-pair
+    history recursion a step make an epoch ~2 minutes here)."""
+    return 1 if cls.closure_driven else 5
+
+
 def lr_sweep(data: train.Split) -> list:
-    """For each compared rule: validation loss after 5 epochs (batch 128) at its tuned lr times SWEEP_FACTORS."""
+    """For each compared rule: validation loss after sweep_epochs (batch 128) at its tuned lr times SWEEP_FACTORS."""
     fit_part, validation = train.split_validation(data, 0.1, seed=0)
     rows = []
     for entry in train.comparison_entries():
@@ -187,8 +169,9 @@ def lr_sweep(data: train.Split) -> list:
         for factor in factors:
             lr = entry.hyper["lr"] * factor
             model = nn.mlp(784, (128,), 10, seed=0)
-            optimizer = entry.cls(model.parameters(), **{**entry.hyper, "lr": lr})
-            history = train.fit(model, optimizer, fit_part, epochs=5, batch_size=128, validation=validation)
+            optimizer = train.RuleEntry(entry.label, entry.cls, {**entry.hyper, "lr": lr}).build(model)
+            history = train.fit(model, optimizer, fit_part, epochs=sweep_epochs(entry.cls), batch_size=128,
+                                validation=validation)
             loss = float("inf") if history.diverged else history.val_loss[-1]
             results.append((lr, loss))
         best_lr = min(results, key=lambda r: r[1])[0]
@@ -202,7 +185,7 @@ def main(argv=None) -> int:
     parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR, help=f"(default: {DEFAULT_DATA_DIR})")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--threads", type=int, default=1, help="kernel threads for the figures (default: 1)")
-    parser.add_argument("--sweep", action="store_true", help="also run the lr sweep behind TUNED_LR (~1 min)")
+    parser.add_argument("--sweep", action="store_true", help="also run the lr sweep behind TUNED_LR (~20 min: LBFGS takes most)")
     parser.add_argument("--output", type=Path, default=HERE / "mnist_figures.md")
     args = parser.parse_args(argv)
 
@@ -262,7 +245,7 @@ def main(argv=None) -> int:
         emit()
         emit("## Learning-rate sweep behind `pyoptim.train.TUNED_LR`")
         emit()
-        emit("MLP 784-128-10, batch 128, 5 epochs, 54,000 / 6,000 train / validation split, seed 0; "
+        emit("MLP 784-128-10, batch 128, 5 epochs (LBFGS: 1), 54,000 / 6,000 train / validation split, seed 0; "
              "validation loss at the tuned lr times " + ", ".join(f"{f:.3g}" for f in SWEEP_FACTORS) +
              " (a rule not yet tuned: its default lr times " + ", ".join(f"{f:.3g}" for f in WIDE_FACTORS) + ").")
         emit()
@@ -271,12 +254,11 @@ def main(argv=None) -> int:
         for label, tuned, best, results in lr_sweep(data):
             emit(f"| {label} | {tuned:g} | {best:g} | " + ", ".join(f"{lr:.3g}: {loss:.4f}" for lr, loss in results)
                  + " |")
-        muon = muon_sweep(data)
-        emit(f"| Muon (weights) + AdamW(lr=3e-3) | {FIGURES[-1].hyper['lr']:g} | "
-             f"{min(muon, key=lambda r: r[1])[0]:g} | " + ", ".join(f"{lr:.3g}: {loss:.4f}" for lr, loss in muon) + " |")
         emit()
-        emit("Muon and LBFGS are not in `pyoptim compare` (fit() on one flat buffer; Muon steps matrices, "
-             "LBFGS needs a closure): Muon's row is the figure's combination above.")
+        name, hyper = train.MATRIX_COMPANION
+        emit(f"Muon steps the weight matrices, with {name}({', '.join(f'{k}={v}' for k, v in hyper.items())}) "
+             "on the biases (train.MATRIX_COMPANION); LBFGS steps through a closure over each mini-batch, "
+             "up to max_iter=20 evaluations a step.")
     emit()
     emit(f"Total time: {time.perf_counter() - started:.0f} s.")
     args.output.write_text("\n".join(lines) + "\n")

@@ -20,7 +20,7 @@ from .experiments import (Comparison, ExperimentData, ExperimentSettings, Traini
                           run_comparison, run_training, save_comparison, save_training)
 from .history import History
 from .loop import fit
-from .optimizers import (TUNED_LR, RuleEntry, check_hyperparameters, comparison_entries, default_lr, takes_flat_buffer,
+from .optimizers import (MATRIX_COMPANION, TUNED_LR, RuleEntry, check_hyperparameters, comparison_entries, default_lr, takes_flat_buffer,
                          make_optimizer, optimizer_class, optimizer_names, parse_hyper_value)
 from .._progress import ProgressBar
 from .report import by_test_accuracy, curves_figure, markdown_table, plot_curves, write_markdown
@@ -33,7 +33,7 @@ __all__ = [
     "Batches", "FULL_BATCH", "resolve_batch_size", "History", "fit", "ProgressBar",
     "save_checkpoint", "load_checkpoint", "CheckpointError",
     "SCHEDULES", "make_scheduler",
-    "TUNED_LR", "RuleEntry", "comparison_entries", "default_lr", "make_optimizer", "optimizer_class",
+    "MATRIX_COMPANION", "TUNED_LR", "RuleEntry", "comparison_entries", "default_lr", "make_optimizer", "optimizer_class",
     "optimizer_names", "parse_hyper_value", "takes_flat_buffer",
     "RuleResult", "compare_rules", "markdown_table", "write_markdown", "plot_curves", "curves_figure",
     "by_test_accuracy",
