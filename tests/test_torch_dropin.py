@@ -581,6 +581,35 @@ def test_parameter_storage_replaced_mid_run_is_followed():
         adam.step()
 
 
+@pytest.mark.parametrize("change", ["entry replaced", "tensor replaced", "entry deleted"])
+def test_state_changed_in_place_is_followed(change):
+    """What torch.optim reads afresh each step: a parameter's state entry replaced by
+    another dict (ZeroRedundancyOptimizer.load_state_dict does that), one of its
+    tensors replaced, the entry deleted (the parameter starts over)."""
+    runs = []
+    for cls in (torch.optim.Adam, pt.Adam):
+        params = [torch.nn.Parameter(torch.full((5,), float(k + 1), dtype=torch.float64)) for k in range(3)]
+        opt = cls(params, lr=0.1)
+        for k in range(4):
+            for i, p in enumerate(params):
+                p.grad = torch.full((5,), 0.3 * (i + 1) - 0.1 * k, dtype=torch.float64)
+            opt.step()
+            if k == 1:
+                target = params[1]
+                if change == "entry replaced":
+                    opt.state[target] = {key: value.clone() * 0.5 for key, value in opt.state[target].items()}
+                elif change == "tensor replaced":
+                    opt.state[target]["exp_avg"] = opt.state[target]["exp_avg"] * -2.0
+                else:
+                    del opt.state[target]
+        runs.append((params, opt))
+    (theirs, their_opt), (ours, our_opt) = runs
+    for p, q in zip(theirs, ours):
+        assert relative_error(q.detach(), p.detach()) <= 1e-12
+        for key, value in their_opt.state[p].items():
+            assert relative_error(our_opt.state[q][key].reshape(-1), value.reshape(-1)) <= 1e-12
+
+
 def test_thread_count_changes_no_bit():
     import pyoptim
     results = []

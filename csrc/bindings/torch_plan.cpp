@@ -116,6 +116,9 @@ struct Slot {
   Layout view;    // the parameter's layout (kernel elements)
   Layout kernel;  // the layout the kernel streams (the parameter's if dense, else contiguous)
   py::object keys_seen[1 + kMaxScalars + kMaxState];  // state dict entries when bound (null: absent)
+  // Where the optimizer's state dict held this parameter's entry when bound (the
+  // position PyDict_Next starts from), or -1 if it held none.
+  Py_ssize_t state_pos = -1;
   int n_keys = 0;
   void* state_ptr[kMaxState] = {};
   unsigned has_state = 0;  // bit k: state k exists (its pointer may be null for an empty tensor)
@@ -310,6 +313,7 @@ class TorchPlan {
     if (!PyDict_Check(s.state.ptr())) throw py::type_error("spec.state: expected the parameter's state dict");
     s.n_keys = 0;
     for_each_key([&](py::handle name) { s.keys_seen[s.n_keys++] = lookup(s.state, name); });
+    s.state_pos = entry_position(s, index > 0 ? slots_[index - 1].state_pos + 1 : 0);
     s.bound = true;
     spans_dirty_ = true;
   }
@@ -449,7 +453,7 @@ class TorchPlan {
       if (!s.bound)
         s.reason = "unbound";
       else if (!unchanged(s))
-        s.reason = "moved";
+        s.reason = "moved, or its state replaced";
       else if (!take_grad(s, grad))
         ;  // take_grad says why
       else {
@@ -599,10 +603,35 @@ class TorchPlan {
     return true;
   }
 
-  // The parameter's storage and its state entries are those it was bound with.
+  // Where the optimizer's state dict holds slot `s`'s parameter, searched from `hint`
+  // (parameters get their entries in order, so the last one's position + 1 usually
+  // hits), or -1 if it holds none. Positions are stable while the dict is not resized.
+  Py_ssize_t entry_position(const Slot& s, Py_ssize_t hint) const {
+    PyObject* state = watched_state_.ptr();
+    if (!state || !PyDict_Check(state)) return -1;
+    PyObject *key, *value;
+    for (Py_ssize_t start : {hint, Py_ssize_t(0)}) {
+      Py_ssize_t pos = start, at = start;
+      while (PyDict_Next(state, &pos, &key, &value)) {
+        if (key == s.param.ptr()) return value == s.state.ptr() ? at : -1;
+        at = pos;
+      }
+    }
+    return -1;
+  }
+
+  // The parameter's storage, its entry in the optimizer's state dict (the same dict,
+  // not replaced as ZeroRedundancyOptimizer.load_state_dict replaces it) and that
+  // dict's entries are those it was bound with.
   bool unchanged(const Slot& s) {
     py::object ptr = call(s.param, TensorAccess::data_ptr);
     if (!ptr || as_address(ptr) != s.param_ptr) return false;
+    if (s.state_pos >= 0) {
+      Py_ssize_t pos = s.state_pos;
+      PyObject *key, *value;
+      if (!PyDict_Next(watched_state_.ptr(), &pos, &key, &value) || key != s.param.ptr() || value != s.state.ptr())
+        return false;
+    }  // (no entry kept: the rule needs none, SGD without momentum; a change of options rebinds)
     PyObject* const* keys = key_names_.data();
     for (int k = 0; k < s.n_keys; ++k) {
       PyObject* now = PyDict_GetItemWithError(s.state.ptr(), keys[k]);  // borrowed
