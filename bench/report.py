@@ -251,9 +251,11 @@ def torch_figures(torch_rows):
                     f"{t:.2f} µs ({where(r)})", t <= TORCH_16_US, "–"))
     r = worst(("200 tensors",), "torch_vs_numpy")
     if r:
+        floor = worst(("200 tensors",), "reads_vs_numpy")
+        at_floor = f"{floor['reads_vs_numpy']:.3f} ({where(floor)})" if floor else "–"
         out.append(("pyoptim.torch: 200-tensor model, time against the NumPy API (worst case)",
                     f"<= {TORCH_MODEL_VS_NUMPY:.2f}", f"{r['torch_vs_numpy']:.3f} ({where(r)})",
-                    r["torch_vs_numpy"] <= TORCH_MODEL_VS_NUMPY, "–"))
+                    r["torch_vs_numpy"] <= TORCH_MODEL_VS_NUMPY, at_floor))
     r = worst(("200 tensors",), "speedup_vs_torch", largest=False)
     if r:
         bound = worst(("200 tensors",), "speedup_vs_torch_at_roof", largest=False)
@@ -285,9 +287,11 @@ def torch_table(torch_rows, case, rules=None):
                           ratio(r.get("speedup_vs_torch"))]
             r = index.get((rule, threads, "new grads"))
             cells.append(ratio(r.get("speedup_vs_torch_at_roof")) if r else "–")
+            cells.append(f"{r['reads_vs_numpy']:.3f}" if r and r.get("reads_vs_numpy") else "–")
             rows.append(cells)
     return table(["rule", "threads", "same grads: pyoptim.torch", "÷ NumPy API", "torch ÷ it",
-                  "new grads: pyoptim.torch", "÷ NumPy API", "torch ÷ it", "torch ÷ roof"], rows)
+                  "new grads: pyoptim.torch", "÷ NumPy API", "torch ÷ it", "torch ÷ roof", "reads ÷ NumPy API"],
+                 rows)
 
 
 def readme_table(torch_rows) -> list:
@@ -382,7 +386,12 @@ def from_pytorch(torch_rows, mnist_torch, threads_probe, denormals) -> list:
                   "its default for-loop otherwise). *same grads*: the same gradient tensors every step; "
                   "*new grads*: other tensor objects every step, as `zero_grad()` and `backward()` hand over. "
                   "*torch ÷ roof*: torch's time over the memory-roof kernel's on the same arrays (new grads): the "
-                  "largest speed-up over torch any step of the rule could show on this machine. "
+                  "largest speed-up over torch any step of the rule could show on this machine. *reads ÷ NumPy "
+                  "API*: the NumPy API's step followed by reading each parameter's `.grad` and the gradient's "
+                  "address, size and layout (what any step from PyTorch must read, out of the caches after the "
+                  "last pass; from Python, so a little over that floor), over the NumPy API's step alone (new "
+                  "grads): the lowest *÷ NumPy API* a step from PyTorch could show; the 200-tensor figure's *at the "
+                  "roof* column gives its worst case. "
                   f"Medians over {blocks} alternating blocks (the order changing from block to block), ratios "
                   "the medians of the per-block ratios.", ""]
         for case in TORCH_CASES:
