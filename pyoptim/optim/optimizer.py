@@ -286,9 +286,10 @@ class Optimizer:
         run.options.refresh(self._key(group))
         states: dict[int, dict] = {i: {} for i in run.indices}
         used = _core.states_used(self.rule, run.options_for(group, 1))
-        needed = frozenset(name for name, use in zip(self._state_names, used) if use)
+        in_order = [name for name, use in zip(self._state_names, used) if use]  # kernel order, in every process
+        needed = frozenset(in_order)
         for i, (param, _) in zip(run.indices, group["params"]):
-            for name in needed:
+            for name in in_order:
                 if self.state_shape(name, param.shape) is not None:
                     states[i][name] = self.initial_state(name, param, group)
         run.fresh = needed

@@ -5,7 +5,7 @@ hyperparameters change, and the gradient policy applied before an update."""
 from __future__ import annotations
 
 import math
-from typing import Iterable, NamedTuple
+from typing import Callable, Iterable, NamedTuple
 
 from .. import _checks
 
@@ -67,6 +67,9 @@ class GradientPolicy:
         self.skip_nonfinite = False
         self.skipped_steps = 0  # steps skipped for a non-finite gradient
         self.last_grad_norm: float | None = None  # global gradient norm of the last step, when computed
+        # For an optimizer over one process's share of the parameters (pyoptim.distributed):
+        # (sum of squares, all finite?) of its share -> the same over every process's.
+        self.across: Callable[[float, bool], tuple] | None = None
         # Derived, kept as attributes for the steps' fast paths:
         self.needs_norm = False  # a step first reduces the gradients' norm
         self.clips = False  # a step scales or clamps gradient elements
@@ -89,6 +92,8 @@ class GradientPolicy:
         total, finite = 0.0, True
         for s, f in squares:
             total, finite = total + s, finite and f
+        if self.across is not None:
+            total, finite = self.across(total, finite)
         self.last_grad_norm = math.sqrt(total) if finite else math.nan
         if not finite:
             if self.skip_nonfinite:

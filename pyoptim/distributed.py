@@ -1,0 +1,280 @@
+"""Data-parallel training over MPI with sharded optimizer state (ZeRO stage 1).
+
+Every rank holds the whole model and computes the gradient of its share of each
+global batch into the model's flat gradient buffer; :class:`ShardedOptimizer`
+then
+
+1. sums the ranks' gradients with one reduce-scatter over the flat buffer, so that
+   each rank receives the summed gradient of its own contiguous slice of the
+   parameters only (a rank's gradient is first weighted by its share of the
+   global batch, so the sum is the gradient of the global batch's mean loss);
+2. steps that slice with an ordinary pyoptim optimizer, which keeps state for
+   the slice only (1/N of the state memory per rank, :meth:`state_bytes`);
+3. all-gathers the stepped slices, so that every rank holds the new parameters.
+
+That moves the bytes of one all-reduce (a reduce-scatter and an all-gather are
+its two halves) and runs the kernel over 1/N of the parameters per rank. The
+gradient policy works across ranks: the global norm of clipping by norm is the
+sum of every rank's slice (added in rank order, the same bits on every rank),
+and a step that skips for a non-finite gradient is skipped on every rank.
+
+MPI comes from mpi4py (``pip install "pyoptim[mpi]"``, which also installs an MPI
+wheel and its ``mpiexec``); importing pyoptim never requires it::
+
+    mpiexec -n 2 python train.py
+
+    # train.py
+    from mpi4py import MPI
+    import pyoptim
+    from pyoptim import distributed, nn
+    model = nn.mlp(784, (128,), 10, seed=0)          # the same weights on every rank
+    opt = distributed.ShardedOptimizer(pyoptim.Adam, model, MPI.COMM_WORLD, lr=1e-3)
+    for xb, yb in batches:                           # the same global batches on every rank
+        x, y, share = distributed.local_batch(xb, yb, MPI.COMM_WORLD)
+        model.loss_and_grad(x, y)
+        opt.step(share)
+
+Rules whose step reads more than each element (LAMB's and LARS's per-tensor
+norms, Adafactor's factored moments, Muon's matrices, LBFGS's closure,
+SparseAdam's rows) are refused: over a flat buffer split among ranks they would
+need their reductions across ranks too.
+"""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any
+
+import numpy as np
+
+from . import _checks, _core
+from .flat import FlatParameters
+from .memory import zeros_aligned
+from .optim import Optimizer
+
+#: Slices start on multiples of this many elements: each on a cache line, as the flat buffer does.
+SLICE_ALIGNMENT = 16
+
+
+def _mpi():
+    try:
+        from mpi4py import MPI
+    except ImportError as error:  # pragma: no cover - depends on the machine
+        raise ImportError("pyoptim.distributed needs mpi4py: pip install \"pyoptim[mpi]\"") from error
+    return MPI
+
+
+def _flat_of(model) -> FlatParameters:
+    flat = getattr(model, "flat", model)
+    if not isinstance(flat, FlatParameters):
+        raise _checks.InvalidType("model", "expected a pyoptim.nn model or a pyoptim.FlatParameters, "
+                                           f"got {type(model).__name__}")
+    return flat
+
+
+def slices(size: int, ranks: int) -> list:
+    """The [start, stop) of each rank's slice of a flat buffer of `size` elements:
+    contiguous, in rank order, starts on multiples of SLICE_ALIGNMENT, as even as that allows."""
+    units = -(-size // SLICE_ALIGNMENT)
+    bounds = [min(size, (units * r // ranks) * SLICE_ALIGNMENT) for r in range(ranks)] + [size]
+    return [(bounds[r], bounds[r + 1]) for r in range(ranks)]
+
+
+def check_shardable(cls: type[Optimizer]) -> None:
+    """ValueError unless the rule's step is element-wise (what a slice can step alone)."""
+    info = _core.RULES[cls.rule]
+    reasons = []
+    if info["reductions"]:
+        reasons.append(f"its update needs per-tensor norms ({', '.join(info['reductions'])})")
+    if any(shape != "param" for shape in info["state_shapes"]) or not info["state"]:
+        reasons.append("its state is not shaped like the parameters")
+    if cls.steps_arrays_itself:
+        reasons.append("it steps whole matrices")
+    if cls.closure_driven:
+        reasons.append("its step runs a closure")
+    if cls.row_sparse:
+        reasons.append("it steps sparse rows")
+    if reasons:
+        raise _checks.InvalidValue("optimizer", f"{cls.__name__} cannot step a slice of the parameters on its own: "
+                                                f"{'; '.join(reasons)}")
+
+
+class ShardedOptimizer:
+    """`optimizer` (a pyoptim optimizer class, or its name) over this rank's slice
+    of `model`'s flat parameters, the slices of all ranks of `comm` together
+    stepping the whole model (see the module's documentation). `hyper` are the
+    optimizer's hyperparameters. Collective: every rank of `comm` constructs it
+    and calls each step, in the same order."""
+
+    def __init__(self, optimizer, model, comm=None, **hyper):
+        MPI = _mpi()
+        from .train import optimizer_class
+
+        cls = optimizer_class(optimizer)
+        check_shardable(cls)
+        self.comm = MPI.COMM_WORLD if comm is None else comm
+        if not isinstance(self.comm, MPI.Comm):
+            raise _checks.InvalidType("comm", f"expected an mpi4py communicator, got {type(self.comm).__name__}")
+        self.flat = _flat_of(model)
+        self.rank, self.ranks = self.comm.Get_rank(), self.comm.Get_size()
+        self.slices = slices(self.flat.params.size, self.ranks)
+        self.start, self.stop = self.slices[self.rank]
+        self._counts = [b - a for a, b in self.slices]
+        self._displacements = [a for a, _ in self.slices]
+        self._mpi_type = MPI.FLOAT if self.flat.dtype == np.float32 else MPI.DOUBLE
+        self._sum = MPI.SUM
+        self._in_place = MPI.IN_PLACE
+        # This rank's slice of the summed gradient (the reduce-scatter cannot write into
+        # the buffer it reads).
+        self.grad = zeros_aligned(self.stop - self.start, self.flat.dtype)
+        self.optimizer = cls([(self.flat.params[self.start:self.stop], self.grad)], **hyper)
+        self.optimizer._policy.across = self._sum_across_ranks
+
+    # ---- what it steps -------------------------------------------------------
+
+    @property
+    def param_groups(self) -> list:
+        """The local optimizer's groups: a hyperparameter edited here (by a schedule)
+        takes effect at the next step; edit it alike on every rank."""
+        return self.optimizer.param_groups
+
+    @property
+    def skipped_steps(self) -> int:
+        return self.optimizer.skipped_steps
+
+    @property
+    def last_grad_norm(self) -> float | None:
+        return self.optimizer.last_grad_norm
+
+    def set_gradient_policy(self, **policy) -> None:
+        """As :meth:`pyoptim.Optimizer.set_gradient_policy`, over the whole model's gradient."""
+        self.optimizer.set_gradient_policy(**policy)
+
+    def zero_grad(self) -> None:
+        self.flat.zero_grad()
+
+    def step(self, share: float | None = None) -> None:
+        """Sum the ranks' gradients, each weighted by `share` (this rank's fraction of
+        the global batch; default 1/N, for equal shares), step this rank's slice and
+        gather every rank's. Collective. When the shares differ, each rank's gradient
+        buffer is scaled by its share in place (else it is left as it is)."""
+        weight = 1.0 / self.ranks if share is None else _checks.real("share", share, min=0.0, max=1.0)
+        # Every rank checks the same things: all agree before any collective starts.
+        weights = self.comm.allgather(weight)
+        if not 0.999999 <= sum(weights) <= 1.000001:
+            raise _checks.InvalidValue("share", f"the ranks' shares must add up to 1, got {sum(weights)!r}")
+        grads = self.flat.grads
+        equal = all(w == weights[0] for w in weights)
+        if not equal:  # weighted before the sum, in place
+            grads *= weight
+        self.comm.Reduce_scatter([grads, self._mpi_type], [self.grad, self._mpi_type], self._counts, op=self._sum)
+        if equal and weight != 1.0:  # the same weight for all: once, on the summed slice
+            self.grad *= weight
+        self.optimizer.step()
+        self._gather_params()
+
+    def _gather_params(self) -> None:
+        self.comm.Allgatherv(self._in_place, [self.flat.params, self._counts, self._displacements, self._mpi_type])
+
+    def _sum_across_ranks(self, total: float, finite: bool) -> tuple:
+        """The whole model's (sum of squares, all finite?) from this rank's slice's:
+        gathered, then added in rank order (the same bits on every rank)."""
+        parts = self.comm.allgather((total, finite))
+        out = 0.0
+        for part, _ in parts:
+            out += part
+        return out, all(f for _, f in parts)
+
+    # ---- Schedule-Free's two points --------------------------------------------
+
+    def train(self) -> None:
+        """Schedule-Free: move the parameters to the training point (collective)."""
+        self._switch("train")
+
+    def eval(self) -> None:
+        """Schedule-Free: move the parameters to the evaluation point (collective)."""
+        self._switch("eval")
+
+    def _switch(self, mode: str) -> None:
+        if self.optimizer.mode_state is None:
+            raise AttributeError(f"{type(self.optimizer).__name__} has no train/eval modes")
+        getattr(self.optimizer, mode)()
+        self._gather_params()
+
+    # ---- state -------------------------------------------------------------------
+
+    def state_bytes(self) -> int:
+        """Bytes of optimizer state this rank keeps (its slice's arrays)."""
+        return sum(v.nbytes for entry in self.optimizer.state.values() for v in entry.values()
+                   if isinstance(v, np.ndarray))
+
+    def state_dict(self) -> dict:
+        """This rank's state (its slice's), with where the slice lies."""
+        return {"rank": self.rank, "ranks": self.ranks, "slice": (self.start, self.stop),
+                "optimizer": self.optimizer.state_dict()}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        """Restore a state_dict() this rank saved with the same number of ranks."""
+        if not isinstance(state_dict, dict) or not {"rank", "ranks", "slice", "optimizer"} <= set(state_dict):
+            raise _checks.InvalidValue("state_dict", "expected a ShardedOptimizer.state_dict()")
+        if (state_dict["rank"], state_dict["ranks"], tuple(state_dict["slice"])) != \
+                (self.rank, self.ranks, (self.start, self.stop)):
+            raise _checks.InvalidValue("state_dict", f"saved by rank {state_dict['rank']} of {state_dict['ranks']} "
+                                                     f"(slice {tuple(state_dict['slice'])}), loaded by rank "
+                                                     f"{self.rank} of {self.ranks} (slice {(self.start, self.stop)})")
+        self.optimizer.load_state_dict(state_dict["optimizer"])
+
+    def gathered_state_dict(self, root: int = 0) -> dict | None:
+        """The whole model's state on rank `root` (None on the others): the state_dict
+        of the same optimizer over ``model.parameters()`` in one process, which loads
+        there, or into any number of ranks (:meth:`load_gathered_state_dict`). Collective."""
+        mine = self.optimizer.state_dict()
+        entry = mine["state"][0]
+        # In kernel order, the same on every rank (a dict's order may not be).
+        arrays = [k for k in _core.RULES[self.optimizer.rule]["state"] if isinstance(entry.get(k), np.ndarray)]
+        gathered: dict[str, Any] = {}
+        for name in arrays:
+            full = np.empty(self.flat.params.size, self.flat.dtype) if self.rank == root else None
+            self.comm.Gatherv(np.ascontiguousarray(entry[name]),
+                              [full, self._counts, self._displacements, self._mpi_type] if self.rank == root else None,
+                              root=root)
+            gathered[name] = full
+        if self.rank != root:
+            return None
+        state = {k: (gathered[k] if k in gathered else v) for k, v in entry.items()}
+        return {**mine, "state": {0: state}}
+
+    def load_gathered_state_dict(self, state_dict: dict) -> None:
+        """Take this rank's slice of a whole-model state_dict (gathered_state_dict(),
+        or a one-process optimizer's over ``model.parameters()``); every rank passes it."""
+        try:
+            entry = state_dict["state"][0]
+        except (TypeError, KeyError, IndexError):
+            raise _checks.InvalidValue("state_dict", "expected the state_dict of an optimizer over one flat "
+                                                     "buffer (state index 0)") from None
+        size = self.flat.params.size
+        for name, value in entry.items():
+            if isinstance(value, np.ndarray) and value.shape != (size,):
+                raise _checks.InvalidValue("state_dict", f"state {name!r}: expected shape ({size},), got {value.shape}")
+        local = {k: (v[self.start:self.stop].copy() if isinstance(v, np.ndarray) else v) for k, v in entry.items()}
+        self.optimizer.load_state_dict({**state_dict, "state": {0: local}})
+
+
+def local_batch(x, y, comm=None) -> tuple:
+    """This rank's share of a global batch (x, y): a contiguous run of rows, in rank
+    order, and the fraction of the batch it is (for ShardedOptimizer.step)."""
+    MPI = _mpi()
+    comm = MPI.COMM_WORLD if comm is None else comm
+    rank, ranks = comm.Get_rank(), comm.Get_size()
+    n = len(x)
+    if not isinstance(n, numbers.Integral) or len(y) != n:
+        raise _checks.InvalidValue("y", f"expected as many rows as x ({n}), got {len(y)}")
+    start, stop = n * rank // ranks, n * (rank + 1) // ranks
+    return x[start:stop], y[start:stop], (stop - start) / n if n else 0.0
+
+
+def broadcast_parameters(model, comm=None, root: int = 0) -> None:
+    """Give every rank rank `root`'s parameters (collective)."""
+    MPI = _mpi()
+    comm = MPI.COMM_WORLD if comm is None else comm
+    comm.Bcast(_flat_of(model).params, root=root)

@@ -1,0 +1,104 @@
+"""pyoptim.distributed: data-parallel training with sharded optimizer state over
+MPI, 2 ranks started by a real ``mpiexec``, against the same training in one process."""
+
+import os
+import pickle
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import pyoptim
+from pyoptim import train
+
+pytest.importorskip("mpi4py", reason="pyoptim.distributed needs mpi4py (pip install 'pyoptim[mpi]')")
+MPIEXEC = shutil.which("mpiexec")
+if MPIEXEC is None:
+    pytest.skip("no mpiexec on PATH (pip install mpich)", allow_module_level=True)
+
+import mpi_cases as cases  # noqa: E402
+
+from pyoptim import distributed  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+RANKS = 2
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory):
+    out = tmp_path_factory.mktemp("distributed")
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    run = subprocess.run([MPIEXEC, "-n", str(RANKS), sys.executable, str(HERE / "mpi_worker.py"), str(out)],
+                         env=env, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    return pickle.loads((out / "results.pkl").read_bytes())
+
+
+def one_process(name, hyper, policy):
+    model = cases.model()
+    opt = train.make_optimizer(name, model.parameters(), **hyper)
+    if policy:
+        opt.set_gradient_policy(**policy)
+    for step, (x, y) in enumerate(cases.batches()):
+        model.loss_and_grad(x, y)
+        if policy.get("skip_nonfinite") and step == cases.NONFINITE_STEP:
+            model.flat.items()[-1][2].flat[-1] = np.nan
+        opt.step()
+    return model, opt
+
+
+def relative_error(a, b) -> float:
+    scale = np.abs(b).max()
+    return float(np.abs(a - b).max() / (scale if scale else 1.0))
+
+
+@pytest.mark.parametrize("label,name,hyper,policy", cases.RUNS, ids=[r[0] for r in cases.RUNS])
+def test_two_ranks_train_as_one_process(results, label, name, hyper, policy):
+    got = results[label]
+    model, opt = one_process(name, hyper, policy)
+    # The ranks' two half-batch gradients, summed, are the whole batch's up to
+    # rounding (BLAS adds the rows in another order): equal to float64 rounding.
+    assert relative_error(got["weights"], model.get_weights()) <= 1e-10
+    assert not np.array_equal(got["weights"], cases.model().get_weights())  # it trained
+    expected = opt.state_dict()["state"][0]
+    state = got["state"]["state"][0]
+    assert state.keys() == expected.keys()
+    for key, value in expected.items():
+        if isinstance(value, np.ndarray):
+            assert relative_error(state[key], value) <= 1e-9, key
+        else:
+            assert state[key] == value, key
+    assert got["skipped"] == opt.skipped_steps == (1 if policy.get("skip_nonfinite") else 0)
+    # Each rank keeps the state of its slice only.
+    whole = sum(v.nbytes for v in expected.values() if isinstance(v, np.ndarray))
+    assert sum(got["state_bytes"]) == whole
+    assert all(size <= whole // RANKS + 64 for size in got["state_bytes"])
+
+
+def test_the_gathered_state_loads_into_one_process(results):
+    model, opt = one_process("Adam", {"lr": 0.01}, {})
+    fresh = pyoptim.Adam(cases.model().parameters(), lr=0.01)
+    fresh.load_state_dict(results["Adam"]["state"])
+    for key, value in opt.state_dict()["state"][0].items():
+        got = fresh.state_dict()["state"][0][key]
+        assert relative_error(got, value) <= 1e-9 if isinstance(value, np.ndarray) else got == value
+
+
+def test_slices_cover_the_buffer_in_order_on_cache_lines():
+    for size in (0, 1, 15, 16, 17, 1000, 101_770):
+        for ranks in (1, 2, 3, 8):
+            parts = distributed.slices(size, ranks)
+            assert parts[0][0] == 0 and parts[-1][1] == size
+            assert all(a[1] == b[0] for a, b in zip(parts, parts[1:]))
+            assert all(a % distributed.SLICE_ALIGNMENT == 0 for a, _ in parts)
+            widths = [b - a for a, b in parts]
+            assert max(widths) - min(widths) <= distributed.SLICE_ALIGNMENT + (size % distributed.SLICE_ALIGNMENT)
+
+
+@pytest.mark.parametrize("name", ["LAMB", "LARS", "Adafactor", "Muon", "LBFGS", "SparseAdam"])
+def test_rules_that_need_more_than_their_slice_are_refused(name):
+    with pytest.raises(ValueError, match=f"optimizer: {name} cannot step a slice"):
+        distributed.check_shardable(pyoptim.Optimizer.registry[name])
