@@ -208,15 +208,15 @@ class ShardedOptimizer:
         return sum(v.nbytes for entry in self.optimizer.state.values() for v in entry.values()
                    if isinstance(v, np.ndarray))
 
-    def state_dict(self) -> dict:
+    def shard_state_dict(self) -> dict:
         """This rank's state (its slice's), with where the slice lies."""
         return {"rank": self.rank, "ranks": self.ranks, "slice": (self.start, self.stop),
                 "optimizer": self.optimizer.state_dict()}
 
-    def load_state_dict(self, state_dict: dict) -> None:
-        """Restore a state_dict() this rank saved with the same number of ranks."""
+    def load_shard_state_dict(self, state_dict: dict) -> None:
+        """Restore a shard_state_dict() this rank saved with the same number of ranks."""
         if not isinstance(state_dict, dict) or not {"rank", "ranks", "slice", "optimizer"} <= set(state_dict):
-            raise _checks.InvalidValue("state_dict", "expected a ShardedOptimizer.state_dict()")
+            raise _checks.InvalidValue("state_dict", "expected a ShardedOptimizer.shard_state_dict()")
         if (state_dict["rank"], state_dict["ranks"], tuple(state_dict["slice"])) != \
                 (self.rank, self.ranks, (self.start, self.stop)):
             raise _checks.InvalidValue("state_dict", f"saved by rank {state_dict['rank']} of {state_dict['ranks']} "
@@ -224,29 +224,42 @@ class ShardedOptimizer:
                                                      f"{self.rank} of {self.ranks} (slice {(self.start, self.stop)})")
         self.optimizer.load_state_dict(state_dict["optimizer"])
 
+    def state_dict(self) -> dict:
+        """The whole model's state, on every rank: the state_dict of the same optimizer
+        over ``model.parameters()`` in one process (it loads there, or into any number
+        of ranks with load_state_dict). Collective; for a while it holds the whole state."""
+        whole = self._gathered(root=None)
+        assert whole is not None  # every rank receives
+        return whole
+
     def gathered_state_dict(self, root: int = 0) -> dict | None:
-        """The whole model's state on rank `root` (None on the others): the state_dict
-        of the same optimizer over ``model.parameters()`` in one process, which loads
-        there, or into any number of ranks (:meth:`load_gathered_state_dict`). Collective."""
+        """state_dict() on rank `root` only (None on the others), which alone holds the
+        whole state for a while. Collective."""
+        return self._gathered(root)
+
+    def _gathered(self, root: int | None) -> dict | None:
         mine = self.optimizer.state_dict()
         entry = mine["state"][0]
         # In kernel order, the same on every rank (a dict's order may not be).
         arrays = [k for k in _core.RULES[self.optimizer.rule]["state"] if isinstance(entry.get(k), np.ndarray)]
         gathered: dict[str, Any] = {}
+        receives = root is None or self.rank == root
         for name in arrays:
-            full = np.empty(self.flat.params.size, self.flat.dtype) if self.rank == root else None
-            self.comm.Gatherv(np.ascontiguousarray(entry[name]),
-                              [full, self._counts, self._displacements, self._mpi_type] if self.rank == root else None,
-                              root=root)
+            full = np.empty(self.flat.params.size, self.flat.dtype) if receives else None
+            send = np.ascontiguousarray(entry[name])
+            whole = [full, self._counts, self._displacements, self._mpi_type] if receives else None
+            if root is None:
+                self.comm.Allgatherv([send, self._mpi_type], whole)
+            else:
+                self.comm.Gatherv([send, self._mpi_type], whole, root=root)
             gathered[name] = full
-        if self.rank != root:
+        if not receives:
             return None
-        state = {k: (gathered[k] if k in gathered else v) for k, v in entry.items()}
-        return {**mine, "state": {0: state}}
+        return {**mine, "state": {0: {k: gathered.get(k, v) for k, v in entry.items()}}}
 
-    def load_gathered_state_dict(self, state_dict: dict) -> None:
-        """Take this rank's slice of a whole-model state_dict (gathered_state_dict(),
-        or a one-process optimizer's over ``model.parameters()``); every rank passes it."""
+    def load_state_dict(self, state_dict: dict) -> None:
+        """Take this rank's slice of a whole-model state_dict (state_dict(), or a
+        one-process optimizer's over ``model.parameters()``); every rank passes it."""
         try:
             entry = state_dict["state"][0]
         except (TypeError, KeyError, IndexError):
@@ -258,6 +271,30 @@ class ShardedOptimizer:
                 raise _checks.InvalidValue("state_dict", f"state {name!r}: expected shape ({size},), got {value.shape}")
         local = {k: (v[self.start:self.stop].copy() if isinstance(v, np.ndarray) else v) for k, v in entry.items()}
         self.optimizer.load_state_dict({**state_dict, "state": {0: local}})
+
+    # ---- what the training loop asks ----------------------------------------
+
+    @property
+    def rule_class(self) -> type[Optimizer]:
+        """The rule's class (a checkpoint names it: it holds the whole model's state)."""
+        return type(self.optimizer)
+
+    @property
+    def mode_state(self) -> str | None:
+        return self.optimizer.mode_state
+
+    closure_driven = False
+
+    def batch_totals(self, loss: float, hits: int | None, rows: int) -> tuple:
+        """The global batch's mean loss and correct predictions (None if not counted)
+        from this rank's share's (mean loss over `rows` rows): summed in rank order, the
+        same on every rank. Collective."""
+        parts = self.comm.allgather((loss * rows, hits, rows))
+        total, count = 0.0, 0
+        for weighted, _, n in parts:
+            total, count = total + weighted, count + n
+        correct = None if any(h is None for _, h, _ in parts) else sum(h for _, h, _ in parts)
+        return (total / count if count else 0.0), correct
 
 
 def local_batch(x, y, comm=None) -> tuple:

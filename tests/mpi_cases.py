@@ -35,3 +35,31 @@ def model() -> nn.Sequential:
 def batches() -> list:
     rng = np.random.default_rng(3)
     return [(rng.standard_normal((BATCH, 6)), rng.integers(0, 3, BATCH)) for _ in range(STEPS)]
+
+
+EPOCHS = 4
+FIT = dict(batch_size=16, seed=5, early_stopping_patience=3)
+
+
+def fit_data():
+    from pyoptim import train
+
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((120, 6))
+    y = (x[:, 0] + 0.5 * x[:, 1] > 0).astype(np.int64) + (x[:, 2] > 1).astype(np.int64)
+    return train.Split(x[:96], y[:96]), train.Split(x[96:], y[96:])
+
+
+def fit_run(optimizer_of, epochs, checkpoint=None, resume=False):
+    """fit() of the MLP with Adam and a cosine schedule; optimizer_of(model) builds
+    the optimizer (ShardedOptimizer or one process's), whose local optimizer the
+    schedule edits."""
+    from pyoptim import train
+
+    data, validation = fit_data()
+    net = model()
+    opt = optimizer_of(net)
+    scheduler = train.make_scheduler("cosine", getattr(opt, "optimizer", opt), epochs=EPOCHS)
+    history = train.fit(net, opt, data, epochs=epochs, validation=validation, scheduler=scheduler,
+                        checkpoint=checkpoint, resume=resume, **FIT)
+    return net, opt, history

@@ -1,9 +1,13 @@
-"""One rank of tests/test_distributed.py, started by ``mpiexec -n 2``: trains
-mpi_cases' model under every run with distributed.ShardedOptimizer and saves, on
-rank 0, the final weights, the gathered state, each rank's state bytes and
-skipped steps to ``<out>/results.npz``-style pickles."""
+"""One rank of tests/test_distributed.py, started by ``mpiexec -n N``.
+
+``mpi_worker.py rules OUT``: trains mpi_cases' model under every run with
+distributed.ShardedOptimizer; rank 0 saves the final weights, the gathered state,
+each rank's state bytes and skipped steps to OUT/results.pkl.
+``mpi_worker.py fit OUT [CHECKPOINT]``: whole fit() runs (see fit_runs), to OUT/fit-N.pkl.
+"""
 
 import pickle
+import shutil
 import sys
 from pathlib import Path
 
@@ -16,8 +20,42 @@ import mpi_cases as cases  # noqa: E402
 from pyoptim import distributed  # noqa: E402
 
 
+def fit_runs(out: Path, resume_from: str | None) -> None:
+    """Whole runs of fit(): uninterrupted, with a checkpoint every epoch; stopped after 2
+    epochs and resumed; or (resume_from) resumed from another run's checkpoint."""
+    comm = MPI.COMM_WORLD
+
+    def sharded(net):
+        return distributed.ShardedOptimizer("Adam", net, comm, lr=0.01)
+
+    results = {}
+    if resume_from is None:
+        whole = out / "whole.ckpt"
+        net, _, history = cases.fit_run(sharded, cases.EPOCHS, checkpoint=whole)
+        results["whole"] = (net.get_weights(), history)
+        halves = out / "halves.ckpt"
+        cases.fit_run(sharded, 2, checkpoint=halves)
+        if comm.rank == 0:
+            shutil.copy(halves, out / "after-2-epochs.ckpt")
+        comm.Barrier()
+        net, _, history = cases.fit_run(sharded, cases.EPOCHS, checkpoint=halves, resume=True)
+        results["resumed"] = (net.get_weights(), history)
+    else:
+        mine = out / f"resumed-on-{comm.size}.ckpt"
+        if comm.rank == 0:
+            shutil.copy(resume_from, mine)
+        comm.Barrier()
+        net, _, history = cases.fit_run(sharded, cases.EPOCHS, checkpoint=mine, resume=True)
+        results["resumed elsewhere"] = (net.get_weights(), history)
+    if comm.rank == 0:
+        (out / f"fit-{comm.size}.pkl").write_bytes(pickle.dumps(results))
+
+
 def main() -> None:
-    out = Path(sys.argv[1])
+    out = Path(sys.argv[2])
+    if sys.argv[1] == "fit":
+        fit_runs(out, sys.argv[3] if len(sys.argv) > 3 else None)
+        return
     comm = MPI.COMM_WORLD
     results = {}
     for label, name, hyper, policy in cases.RUNS:

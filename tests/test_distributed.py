@@ -30,11 +30,15 @@ RANKS = 2
 @pytest.fixture(scope="module")
 def results(tmp_path_factory):
     out = tmp_path_factory.mktemp("distributed")
+    launch(RANKS, "rules", out)
+    return pickle.loads((out / "results.pkl").read_bytes())
+
+
+def launch(ranks: int, *args) -> None:
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    run = subprocess.run([MPIEXEC, "-n", str(RANKS), sys.executable, str(HERE / "mpi_worker.py"), str(out)],
+    run = subprocess.run([MPIEXEC, "-n", str(ranks), sys.executable, str(HERE / "mpi_worker.py"), *map(str, args)],
                          env=env, capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
-    return pickle.loads((out / "results.pkl").read_bytes())
 
 
 def one_process(name, hyper, policy):
@@ -102,3 +106,56 @@ def test_slices_cover_the_buffer_in_order_on_cache_lines():
 def test_rules_that_need_more_than_their_slice_are_refused(name):
     with pytest.raises(ValueError, match=f"optimizer: {name} cannot step a slice"):
         distributed.check_shardable(pyoptim.Optimizer.registry[name])
+
+
+@pytest.fixture(scope="module")
+def fits(tmp_path_factory):
+    out = tmp_path_factory.mktemp("distributed_fit")
+    launch(RANKS, "fit", out)
+    launch(3, "fit", out, out / "after-2-epochs.ckpt")  # the 2-rank checkpoint, resumed on 3 ranks
+    return out, {**pickle.loads((out / f"fit-{RANKS}.pkl").read_bytes()),
+                 **pickle.loads((out / "fit-3.pkl").read_bytes())}
+
+
+def one_process_fit(epochs=cases.EPOCHS, **kwargs):
+    return cases.fit_run(lambda net: pyoptim.Adam(net.parameters(), lr=0.01), epochs, **kwargs)
+
+
+def test_fit_on_two_ranks_trains_as_one_process(fits):
+    _, runs = fits
+    net, _, history = one_process_fit()
+    weights, got = runs["whole"]
+    assert relative_error(weights, net.get_weights()) <= 1e-10
+    assert got.epoch == history.epoch and got.best_epoch == history.best_epoch
+    assert got.lr == history.lr  # the schedule, edited on the local optimizers
+    np.testing.assert_allclose(got.train_loss, history.train_loss, rtol=1e-10)
+    np.testing.assert_allclose(got.val_loss, history.val_loss, rtol=1e-10)
+    assert got.train_accuracy == history.train_accuracy
+
+
+def test_a_resumed_distributed_run_ends_as_the_uninterrupted_one(fits):
+    _, runs = fits
+    (whole, history), (resumed, resumed_history) = runs["whole"], runs["resumed"]
+    assert np.array_equal(resumed, whole)  # bit for bit, on the same ranks
+    assert resumed_history.val_loss == history.val_loss
+    # On another number of ranks the slices differ, the sums too: equal to rounding.
+    elsewhere, elsewhere_history = runs["resumed elsewhere"]
+    assert relative_error(elsewhere, whole) <= 1e-10
+    assert elsewhere_history.epoch == history.epoch
+
+
+def test_a_distributed_checkpoint_loads_into_one_process(fits, tmp_path):
+    out, _ = fits
+    one_process_fit(checkpoint=tmp_path / "one.ckpt")
+    loaded = []
+    for path in (out / "whole.ckpt", tmp_path / "one.ckpt"):
+        net = cases.model()
+        opt = pyoptim.Adam(net.parameters(), lr=0.01)
+        scheduler = train.make_scheduler("cosine", opt, epochs=cases.EPOCHS)
+        state = train.load_checkpoint(path, model=net, optimizer=opt, scheduler=scheduler)
+        loaded.append((net.get_weights(), opt.state_dict()["state"][0], scheduler.state_dict(), state["epoch"]))
+    (weights, state, schedule, epoch), (weights_1, state_1, schedule_1, epoch_1) = loaded
+    assert relative_error(weights, weights_1) <= 1e-10
+    assert schedule == schedule_1 and epoch == epoch_1
+    for key, value in state_1.items():
+        assert relative_error(state[key], value) <= 1e-9 if isinstance(value, np.ndarray) else state[key] == value

@@ -34,6 +34,7 @@ import numpy as np
 
 from .._atomic import atomic_output
 from ..nn import Sequential
+from ..distributed import ShardedOptimizer
 from ..optim import Optimizer
 
 FORMAT = "pyoptim.train.checkpoint"
@@ -49,13 +50,22 @@ class CheckpointError(ValueError):
         self.path, self.problem = Path(path), problem
 
 
-def save_checkpoint(path, *, model: Sequential, optimizer: Optimizer, scheduler=None,
-                    training: dict | None = None, best_weights: np.ndarray | None = None) -> None:
+def _class_name(optimizer) -> str:
+    """The optimizer class a checkpoint names: a ShardedOptimizer's is its rule's
+    (its state_dict is the whole model's, as one process's optimizer's)."""
+    return getattr(optimizer, "rule_class", type(optimizer)).__name__
+
+
+def save_checkpoint(path, *, model: Sequential, optimizer: Optimizer | ShardedOptimizer, scheduler=None,
+                    training: dict | None = None, best_weights: np.ndarray | None = None,
+                    optimizer_state: dict | None = None) -> None:
     """Write everything needed to resume training to `path`, atomically.
 
-    `training` is the loop's own JSON-able state (``fit`` fills it).
+    `training` is the loop's own JSON-able state (``fit`` fills it). `optimizer_state`,
+    if given, is ``optimizer.state_dict()`` already taken (a distributed.ShardedOptimizer's
+    is collective: every rank takes it, one writes).
     """
-    state = optimizer.state_dict()
+    state = optimizer.state_dict() if optimizer_state is None else optimizer_state
     arrays = {"model/weights": model.get_weights()}
     scalars = {}
     for index, entry in state["state"].items():
@@ -68,7 +78,7 @@ def save_checkpoint(path, *, model: Sequential, optimizer: Optimizer, scheduler=
     meta = {
         "format": FORMAT, "version": VERSION, "model": model.config(),
         "arrays": {name: _describe(array) for name, array in arrays.items()},
-        "optimizer": {"class": type(optimizer).__name__, "param_groups": _encode(state["param_groups"]),
+        "optimizer": {"class": _class_name(optimizer), "param_groups": _encode(state["param_groups"]),
                       "state": scalars, "skipped_steps": state["skipped_steps"]},
         "scheduler": None if scheduler is None else {"class": type(scheduler).__name__,
                                                      "state": _encode(scheduler.state_dict())},
@@ -80,7 +90,7 @@ def save_checkpoint(path, *, model: Sequential, optimizer: Optimizer, scheduler=
         np.savez(out.stream, allow_pickle=False, meta=np.array(text), digest=np.array(digest), **arrays)
 
 
-def load_checkpoint(path, *, model: Sequential, optimizer: Optimizer, scheduler=None) -> dict:
+def load_checkpoint(path, *, model: Sequential, optimizer: Optimizer | ShardedOptimizer, scheduler=None) -> dict:
     """Restore `model`, `optimizer` and `scheduler` from `path`; return the loop's state
     (with ``best_weights`` when saved). Checks everything first: on any error nothing
     is changed and a CheckpointError names the file and the problem."""
@@ -120,9 +130,9 @@ def _restoration(path: Path, meta: dict, arrays: dict, model, optimizer, schedul
     if weights is None or weights.shape != model.flat.params.shape or weights.dtype != model.dtype:
         raise CheckpointError(path, "model/weights is missing or has the wrong shape or dtype")
     opt_meta = meta["optimizer"]
-    if not isinstance(opt_meta, dict) or opt_meta.get("class") != type(optimizer).__name__:
+    if not isinstance(opt_meta, dict) or opt_meta.get("class") != _class_name(optimizer):
         saved = opt_meta.get("class") if isinstance(opt_meta, dict) else opt_meta
-        raise CheckpointError(path, f"it was saved for {saved}, not {type(optimizer).__name__}")
+        raise CheckpointError(path, f"it was saved for {saved}, not {_class_name(optimizer)}")
     state = {int(i): dict(entry) for i, entry in opt_meta["state"].items()}
     for key, value in arrays.items():
         if key.startswith("optimizer/"):

@@ -11,6 +11,7 @@ from typing import Callable
 import numpy as np
 
 from .. import _checks
+from ..distributed import ShardedOptimizer, local_batch
 from ..lr_scheduler import LRScheduler, ReduceLROnPlateau
 from ..nn import Sequential
 from ..nn.sequential import DEFAULT_EVAL_BATCH
@@ -24,7 +25,7 @@ BatchCallback = Callable[[int, int, float], None]  # (batches done, batches per 
 EpochCallback = Callable[[History], None]
 
 
-def fit(model: Sequential, optimizer: Optimizer, train: Split, *, epochs: int, batch_size=64,
+def fit(model: Sequential, optimizer: Optimizer | ShardedOptimizer, train: Split, *, epochs: int, batch_size=64,
         validation: Split | None = None, validation_fraction: float = 0.0,
         scheduler: LRScheduler | ReduceLROnPlateau | None = None,
         early_stopping_patience: int | None = None, seed: int | None = 0,
@@ -44,6 +45,12 @@ def fit(model: Sequential, optimizer: Optimizer, train: Split, *, epochs: int, b
     after p epochs without a lower validation loss, and the weights of the
     best epoch are restored (also when all epochs run).
 
+    Data parallel: with a :class:`pyoptim.distributed.ShardedOptimizer` (every rank
+    runs fit with the same arguments), each rank computes the gradient of its share
+    of every global batch of `batch_size`; the History is the global batches' (the
+    same on every rank) and only rank 0 writes checkpoints, which hold the whole
+    model's state (they resume on any number of ranks, or in one process).
+
     Checkpoints: with `checkpoint` (a path), the whole training state -- model,
     optimizer state, schedule, shuffling RNG, history, early-stopping
     bookkeeping -- is written there atomically after every epoch. With
@@ -52,6 +59,7 @@ def fit(model: Sequential, optimizer: Optimizer, train: Split, *, epochs: int, b
     uninterrupted run would have, bit for bit.
     """
     _check_fit_args(model, optimizer, epochs, early_stopping_patience, scheduler)
+    distributed = optimizer if isinstance(optimizer, ShardedOptimizer) else None
     if validation is not None and validation_fraction:
         raise ValueError("validation, validation_fraction: give one or the other, not both")
     if validation_fraction:
@@ -88,11 +96,18 @@ def fit(model: Sequential, optimizer: Optimizer, train: Split, *, epochs: int, b
         lr = optimizer.param_groups[0]["lr"]
         loss_sum, correct, seen, has_classes = 0.0, 0, 0, True
         for done, (xb, yb) in enumerate(batches.epoch(), 1):
-            loss, hits = model.loss_and_grad(xb, yb, check_targets=False)  # all checked above
+            if distributed is not None:  # this rank's share; the loss and hits of the whole batch, agreed by all
+                xs, ys, share = local_batch(xb, yb, distributed.comm)
+                loss, hits = model.loss_and_grad(xs, ys, check_targets=False)
+                loss, hits = distributed.batch_totals(loss, hits, len(xs))
+            else:
+                loss, hits = model.loss_and_grad(xb, yb, check_targets=False)  # all checked above
             if not math.isfinite(loss):
                 history.diverged = True
                 break
-            if optimizer.closure_driven:  # LBFGS: re-evaluates the batch as often as its iterations need
+            if distributed is not None:
+                distributed.step(share)
+            elif isinstance(optimizer, Optimizer) and optimizer.closure_driven:  # LBFGS: re-evaluates the batch as often as its iterations need
                 optimizer.step(lambda: model.loss_and_grad(xb, yb, check_targets=False)[0])
             else:
                 optimizer.step()
@@ -144,11 +159,15 @@ def fit(model: Sequential, optimizer: Optimizer, train: Split, *, epochs: int, b
         if stop:
             history.stopped_early = epoch < epochs
         if checkpoint is not None:
-            save_checkpoint(checkpoint, model=model, optimizer=optimizer, scheduler=scheduler,
-                            best_weights=best_weights,
-                            training={"epoch": epoch, "rng": batches.rng.bit_generator.state,
-                                      "history": asdict(history), "stopped_early": stop,
-                                      "epochs_without_improvement": epochs_without_improvement})
+            optimizer_state = optimizer.state_dict()  # collective when sharded
+            if distributed is None or distributed.rank == 0:
+                save_checkpoint(checkpoint, model=model, optimizer=optimizer, scheduler=scheduler,
+                                best_weights=best_weights, optimizer_state=optimizer_state,
+                                training={"epoch": epoch, "rng": batches.rng.bit_generator.state,
+                                          "history": asdict(history), "stopped_early": stop,
+                                          "epochs_without_improvement": epochs_without_improvement})
+            if distributed is not None:
+                distributed.comm.Barrier()  # the file is complete before any rank goes on (or resumes from it)
         if stop:
             break
 
@@ -161,12 +180,19 @@ def fit(model: Sequential, optimizer: Optimizer, train: Split, *, epochs: int, b
 def _check_fit_args(model, optimizer, epochs, patience, scheduler) -> None:
     if not isinstance(model, Sequential):
         raise TypeError(f"model: expected a pyoptim.nn.Sequential, got {type(model).__name__}")
-    if not isinstance(optimizer, Optimizer):
+    if isinstance(optimizer, ShardedOptimizer):
+        if optimizer.flat is not model.flat:
+            raise ValueError("optimizer: it does not update this model; build it over this model")
+        local = optimizer.optimizer
+    elif isinstance(optimizer, Optimizer):
+        local = optimizer
+        flat = model.flat.params
+        if not any(p is flat or np.shares_memory(p, flat) for group in optimizer.param_groups
+                   for p, _ in group["params"]):
+            raise ValueError("optimizer: it does not update this model; build it over model.parameters() "
+                             "(or its layers' views, model.flat.items())")
+    else:
         raise TypeError(f"optimizer: expected a pyoptim optimizer, got {type(optimizer).__name__}")
-    flat = model.flat.params
-    if not any(p is flat or np.shares_memory(p, flat) for group in optimizer.param_groups for p, _ in group["params"]):
-        raise ValueError("optimizer: it does not update this model; build it over model.parameters() "
-                         "(or its layers' views, model.flat.items())")
     _checks.integer("epochs", epochs, min=1, expected="an int >= 1", type_error=False)
     if patience is not None:
         _checks.integer("early_stopping_patience", patience, min=1, expected="an int >= 1 or None",
@@ -174,11 +200,11 @@ def _check_fit_args(model, optimizer, epochs, patience, scheduler) -> None:
     if scheduler is not None:
         if not isinstance(scheduler, (LRScheduler, ReduceLROnPlateau)):
             raise TypeError(f"scheduler: expected a pyoptim.lr_scheduler scheduler, got {type(scheduler).__name__}")
-        if scheduler.optimizer is not optimizer:
+        if scheduler.optimizer is not local:  # a ShardedOptimizer's schedule edits its local optimizer
             raise ValueError("scheduler: it belongs to another optimizer")
 
 
-def _set_mode(optimizer: Optimizer, training: bool) -> None:
+def _set_mode(optimizer: Optimizer | ShardedOptimizer, training: bool) -> None:
     """Move the parameters of a rule with training and evaluation points (Schedule-Free)
     to the one the next phase needs; other rules have one point and nothing moves."""
     if optimizer.mode_state is not None:
