@@ -254,13 +254,16 @@ def test_comparison_entries_come_from_the_registry():
 
 
 def test_every_registered_rule_trains_the_mlp(mnist_subset):
-    """Each rule, at its tuned lr, lowers the loss of the MNIST MLP within 50 steps."""
+    """Each rule, at its tuned lr, lowers the loss of the MNIST MLP within 50 steps (LBFGS: 3 full-batch steps)."""
     data, _ = mnist_subset
     data = train.limit(data, 800)
     for entry in train.comparison_entries():
         model = small_model()
         before, _ = model.evaluate(data.x, data.y)
-        history = train.fit(model, entry.build(model), data, epochs=2, batch_size=32)
+        # LBFGS is a full-batch method: on mini-batches of 32 its curvature pairs come from
+        # different batches and it wanders (up or down by seed); full batch it trains.
+        batch, epochs = ("full", 3) if entry.cls.closure_driven else (32, 2)
+        history = train.fit(model, entry.build(model), data, epochs=epochs, batch_size=batch)
         after, _ = model.evaluate(data.x, data.y)
         # Loose: RAdam's rectified start and Lion's small sign steps are slow over 50 steps.
         assert not history.diverged and after < 0.9 * before, f"{entry.label}: {before:.3f} -> {after:.3f}"

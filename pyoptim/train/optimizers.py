@@ -39,7 +39,9 @@ TUNED_LR = {
     "adamwschedulefree": 4e-3,
     "sgdschedulefree": 1.0,
     "sparseadam": 3e-3,
-    "lbfgs": 0.01,  # swept over 1 epoch (a step is up to 20 evaluations); the best, at the grid's bottom
+    # LBFGS: swept over 1 epoch (a step is up to 20 evaluations); the best, at the grid's bottom. A
+    # full-batch method: on mini-batches it is erratic at every lr (bench/mnist_figures.md).
+    "lbfgs": 0.01,
     "muon": 5e-3,  # on the weight matrices, MATRIX_COMPANION on the biases
     "adafactor": 3e-2,  # the sweep's best, at its grid's top (lr caps the relative step, min(lr, 1 / sqrt(t)))
 }
