@@ -19,6 +19,8 @@ to name.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import sys
 import time
 from contextlib import contextmanager
@@ -28,6 +30,7 @@ from typing import Callable, Iterator, Optional, Sequence
 
 from . import _checks
 from ._progress import ProgressBar, progress_wanted
+from .distributed import rank as distributed_rank
 from .optim import Optimizer
 from .train.experiments import (MODELS, ExperimentSettings, check_settings, describe_model,
                                 load_experiment_data, prepare_comparison, prepare_training, run_comparison,
@@ -165,6 +168,10 @@ def _add_training_options(p: argparse.ArgumentParser, *, epochs: int, batch: int
                    help="threads for pyoptim's update kernels (pyoptim.set_num_threads; default: the "
                         "library's, all cores; updates under 64K elements per thread run on one)")
     g.add_argument("--data-dir", type=Path, default=None, help="MNIST directory (passed to load_mnist)")
+    g.add_argument("--distributed", action="store_true",
+                   help="data parallel over MPI with the optimizer state sharded among the ranks: run as "
+                        "mpiexec -n N pyoptim ... --distributed (needs pip install \"pyoptim[mpi]\"); each "
+                        "rank trains on its share of every batch, rank 0 prints and writes")
     s = p.add_argument_group("learning-rate schedule (stepped once per epoch)")
     s.add_argument("--schedule", choices=SCHEDULES, default="none", help="(default: none)")
     s.add_argument("--step-size", type=int, default=None, help="step: epochs between decays (default: epochs // 3)")
@@ -360,7 +367,7 @@ def run_train(args) -> int:
         print(f"test accuracy {_percent(history.test_accuracy)} (loss {history.test_loss:.4f}) after "
               f"{history.epochs_run} epochs; training {history.total_seconds:.1f} s, "
               f"total time {time.perf_counter() - started:.1f} s")
-    if args.output_dir is not None:
+    if args.output_dir is not None and distributed_rank() == 0:
         written = save_training(training, history, args.output_dir)
         print(f"wrote {' and '.join(map(str, written))}")
     return 1 if history.diverged else 0
@@ -417,6 +424,8 @@ def run_compare(args) -> int:
         outcome = "diverged" if h.diverged else f"test accuracy {_percent(h.test_accuracy)}"
         print(f"{r.entry.label:>14} ({r.entry.describe()}): {outcome}, best epoch {h.best_epoch}, "
               f"{h.seconds_per_epoch():.2f} s/epoch")
+    if distributed_rank() != 0:
+        return 0
     written = save_comparison(comparison, data, results, args.output_dir, total_seconds=elapsed,
                               command=f"pyoptim compare{''.join(' ' + a for a in args.argv)}")
     print(f"total time {elapsed:.1f} s; wrote {', '.join(str(p) for p in written)}")
@@ -476,6 +485,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     args.argv = argv[1:]
     try:
+        if getattr(args, "distributed", False) and distributed_rank() != 0:
+            with open(os.devnull, "w") as quiet, contextlib.redirect_stdout(quiet), \
+                    contextlib.redirect_stderr(quiet):  # rank 0 prints (and writes: see run_train)
+                return args.run(args)
         return args.run(args)
     except UsageError as e:
         args.subparser.print_usage(sys.stderr)

@@ -297,6 +297,20 @@ class ShardedOptimizer:
         return (total / count if count else 0.0), correct
 
 
+def local_optimizer(optimizer):
+    """What a schedule edits: a ShardedOptimizer's optimizer over this rank's slice, else `optimizer`."""
+    return optimizer.optimizer if isinstance(optimizer, ShardedOptimizer) else optimizer
+
+
+def rank() -> int:
+    """This process's rank in MPI's world (0 without mpi4py or outside mpiexec's launch)."""
+    try:
+        from mpi4py import MPI
+    except ImportError:
+        return 0
+    return MPI.COMM_WORLD.Get_rank()
+
+
 def local_batch(x, y, comm=None) -> tuple:
     """This rank's share of a global batch (x, y): a contiguous run of rows, in rank
     order, and the fraction of the batch it is (for ShardedOptimizer.step)."""

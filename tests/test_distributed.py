@@ -3,6 +3,7 @@ MPI, 2 ranks started by a real ``mpiexec``, against the same training in one pro
 
 import os
 import pickle
+import re
 import shutil
 import subprocess
 import sys
@@ -159,3 +160,32 @@ def test_a_distributed_checkpoint_loads_into_one_process(fits, tmp_path):
     assert schedule == schedule_1 and epoch == epoch_1
     for key, value in state_1.items():
         assert relative_error(state[key], value) <= 1e-9 if isinstance(value, np.ndarray) else state[key] == value
+
+
+@pytest.mark.parametrize("command", [["train", "--schedule", "cosine"], ["compare", "--rules", "adam", "sgd+momentum"]])
+def test_the_command_line_trains_distributed_and_only_rank_0_speaks(mnist_dir, tmp_path, command):
+    common = ["--epochs", "2", "--limit-train", "1200", "--limit-test", "300", "--data-dir", str(mnist_dir),
+              "--output-dir"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    pyoptim_cli = [sys.executable, "-m", "pyoptim"]
+    one = subprocess.run([*pyoptim_cli, *command, *common, str(tmp_path / "one")], env=env, capture_output=True,
+                         text=True, timeout=600)
+    two = subprocess.run([MPIEXEC, "-n", str(RANKS), *pyoptim_cli, *command, "--distributed", *common,
+                          str(tmp_path / "two")], env=env, capture_output=True, text=True, timeout=600)
+    assert one.returncode == 0 and two.returncode == 0, one.stderr[-2000:] + two.stderr[-2000:]
+
+    def figures(text):  # what the runs print, without their timings
+        return [re.sub(r"[\d.]+ s\b(/epoch)?", "", line) for line in text.splitlines()
+                if "epoch" in line or "test accuracy" in line]
+
+    assert figures(two.stdout) == figures(one.stdout)  # printed once: by rank 0
+    assert len(figures(one.stdout)) >= 2
+    written = sorted(p.name for p in (tmp_path / "two").iterdir())
+    assert written == sorted(p.name for p in (tmp_path / "one").iterdir())
+
+
+def test_a_rule_that_cannot_be_sharded_is_a_usage_error(mnist_dir):
+    run = subprocess.run([sys.executable, "-m", "pyoptim", "train", "--distributed", "--optimizer", "lamb",
+                          "--data-dir", str(mnist_dir)], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 2
+    assert "LAMB cannot step a slice of the parameters on its own" in run.stderr

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
+from ..distributed import local_optimizer
 from ..lr_scheduler import LRScheduler, ReduceLROnPlateau
 from ..nn import Sequential
 from ..optim import Optimizer
@@ -25,19 +26,23 @@ def compare_rules(build_model: Callable[[], Sequential], entries: list, train: S
                   make_scheduler: Callable[[Optimizer], LRScheduler | ReduceLROnPlateau | None] | None = None,
                   early_stopping_patience: int | None = None, seed: int | None = 0,
                   on_start: Callable[[RuleEntry], None] | None = None,
-                  on_batch=None, on_epoch: Callable[[RuleEntry, History], None] | None = None) -> list:
+                  on_batch=None, on_epoch: Callable[[RuleEntry, History], None] | None = None,
+                  distributed: bool = False) -> list:
     """Train a fresh ``build_model()`` with each entry's optimizer; returns a RuleResult per entry.
 
     `build_model` must give the same initial weights each call (a fixed
     seed), and every run shuffles its batches from the same `seed`, so the
     rules differ in nothing but the update. Each History gets the test-set
     loss and accuracy of its final (or, with early stopping, best) weights.
+    With `distributed`, every rank of MPI's world runs it alike and each rule trains
+    data-parallel (a pyoptim.distributed.ShardedOptimizer; `make_scheduler` is given
+    its local optimizer).
     """
     results = []
     for entry in entries:
         model = build_model()
-        optimizer = entry.build(model)
-        scheduler = make_scheduler(optimizer) if make_scheduler is not None else None
+        optimizer = entry.build(model, distributed=distributed)
+        scheduler = make_scheduler(local_optimizer(optimizer)) if make_scheduler is not None else None
         if on_start is not None:
             on_start(entry)
         history = fit(model, optimizer, train, epochs=epochs, batch_size=batch_size, validation=validation,

@@ -33,6 +33,7 @@ import numpy as np
 
 from .. import _checks, get_num_threads, num_threads
 from .._checks import PathLike
+from ..distributed import ShardedOptimizer, check_shardable, local_optimizer
 from ..lr_scheduler import LRScheduler, ReduceLROnPlateau
 from ..nn import Sequential, binary_logistic_regression, logistic_regression, mlp
 from ..optim import Optimizer
@@ -78,6 +79,9 @@ class ExperimentSettings:
     limit_train: int | None = None  # the first n samples only
     limit_test: int | None = None
     data_dir: PathLike | None = None  # MNIST's directory (see load_mnist); None: the usual places
+    # Data parallel over MPI's world (run under mpiexec): every rank its share of each batch,
+    # the optimizer state sharded (pyoptim.distributed.ShardedOptimizer).
+    distributed: bool = False
 
     def config(self) -> dict:
         """The settings as JSON-able values, as a History's ``config`` records them."""
@@ -101,7 +105,7 @@ class Training:
 
     settings: ExperimentSettings
     model: Sequential
-    optimizer: Optimizer
+    optimizer: Optimizer | ShardedOptimizer
     scheduler: LRScheduler | ReduceLROnPlateau | None
     hyperparameters: dict  # as given, without the rule's defaults
 
@@ -154,6 +158,13 @@ def check_settings(settings: ExperimentSettings) -> None:
             raise _checks.InvalidValue("digits", f"expected {two_digits}, got {digits}")
         for digit in digits:
             _checks.integer("digits", digit, min=0, max=9, expected=two_digits)
+    _checks.flag("distributed", s.distributed)
+    if s.distributed:
+        try:
+            import mpi4py  # noqa: F401
+        except ImportError:
+            raise _checks.InvalidValue("distributed", "needs mpi4py and an MPI: pip install \"pyoptim[mpi]\", "
+                                                      "then run under mpiexec") from None
     for name in ("limit_train", "limit_test"):
         if getattr(s, name) is not None:
             _checks.integer(name, getattr(s, name), min=1, expected="a positive integer or None")
@@ -188,9 +199,11 @@ def prepare_training(settings: ExperimentSettings, optimizer: str | type[Optimiz
     cls = optimizer_class(optimizer)
     hyper = dict(hyperparameters or {})
     check_hyperparameters(cls, hyper)
+    if settings.distributed:
+        check_shardable(cls)
     model = build_model(settings)
-    built = cls(model.parameters(), **hyper)
-    return Training(settings, model, built, build_scheduler(settings, built), hyper)
+    built = ShardedOptimizer(cls, model, **hyper) if settings.distributed else cls(model.parameters(), **hyper)
+    return Training(settings, model, built, build_scheduler(settings, local_optimizer(built)), hyper)
 
 
 def prepare_comparison(settings: ExperimentSettings, entries: Sequence[RuleEntry]) -> Comparison:
@@ -203,6 +216,11 @@ def prepare_comparison(settings: ExperimentSettings, entries: Sequence[RuleEntry
         raise _checks.InvalidValue("rules", "expected at least one rule")
     probe = build_model(settings)
     for entry in entries:
+        if settings.distributed:
+            try:
+                check_shardable(entry.cls)
+            except _checks.InvalidValue as error:
+                raise _checks.InvalidValue("rules", f"with distributed: {error.problem}") from None
         check_hyperparameters(entry.cls, entry.hyper)
         build_scheduler(settings, entry.build(probe))
     return Comparison(settings, entries, probe)
@@ -233,7 +251,7 @@ def run_training(training: Training, data: ExperimentData, *, on_batch: BatchCal
                       seed=s.seed, on_batch=on_batch, on_epoch=on_epoch)
         if not history.diverged:
             history.test_loss, history.test_accuracy = training.model.evaluate(data.test.x, data.test.y)
-    history.config = {**s.config(), "optimizer": type(training.optimizer).__name__,
+    history.config = {**s.config(), "optimizer": type(local_optimizer(training.optimizer)).__name__,
                       "hyperparameters": training.hyperparameters}
     return history
 
@@ -265,7 +283,7 @@ def run_comparison(comparison: Comparison, data: ExperimentData, *,
                              batch_size=s.batch_size, validation=data.validation,
                              make_scheduler=lambda optimizer: build_scheduler(s, optimizer),
                              early_stopping_patience=s.patience, seed=s.seed, on_start=on_start,
-                             on_batch=on_batch, on_epoch=on_epoch)
+                             on_batch=on_batch, on_epoch=on_epoch, distributed=s.distributed)
 
 
 def save_comparison(comparison: Comparison, data: ExperimentData, results: Sequence[RuleResult],

@@ -164,8 +164,14 @@ class RuleEntry:
     cls: type[Optimizer]
     hyper: dict = field(default_factory=dict)
 
-    def build(self, params) -> Optimizer:
-        """The optimizer over `params` ((param, grad) pairs) or over a pyoptim.nn model."""
+    def build(self, params, *, distributed: bool = False):
+        """The optimizer over `params` ((param, grad) pairs) or over a pyoptim.nn model;
+        with `distributed`, over the model's slice on this MPI rank (a
+        pyoptim.distributed.ShardedOptimizer over the world communicator)."""
+        if distributed:
+            from ..distributed import ShardedOptimizer
+
+            return ShardedOptimizer(self.cls, params, **self.hyper)
         if isinstance(params, Sequential):
             return optimizer_for_model(self.cls, params, **self.hyper)
         return self.cls(params, **self.hyper)
