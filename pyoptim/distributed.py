@@ -100,17 +100,18 @@ def check_shardable(cls: type[Optimizer]) -> None:
 
 
 class ShardedOptimizer:
-    """`optimizer` (a pyoptim optimizer class, or its name) over this rank's slice
+    """`optimizer` (a pyoptim optimizer class) over this rank's slice
     of `model`'s flat parameters, the slices of all ranks of `comm` together
     stepping the whole model (see the module's documentation). `hyper` are the
     optimizer's hyperparameters. Collective: every rank of `comm` constructs it
     and calls each step, in the same order."""
 
-    def __init__(self, optimizer, model, comm=None, **hyper):
+    def __init__(self, optimizer: type[Optimizer], model, comm=None, **hyper):
         MPI = _mpi()
-        from .train import optimizer_class
-
-        cls = optimizer_class(optimizer)
+        if not (isinstance(optimizer, type) and issubclass(optimizer, Optimizer) and hasattr(optimizer, "rule")):
+            raise _checks.InvalidType("optimizer", f"expected a pyoptim optimizer class (pyoptim.Adam, ...), "
+                                                   f"got {optimizer!r}")
+        cls = optimizer
         check_shardable(cls)
         self.comm = MPI.COMM_WORLD if comm is None else comm
         if not isinstance(self.comm, MPI.Comm):

@@ -17,6 +17,7 @@ from mpi4py import MPI
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import mpi_cases as cases  # noqa: E402
 
+import pyoptim  # noqa: E402
 from pyoptim import distributed  # noqa: E402
 
 
@@ -26,7 +27,7 @@ def fit_runs(out: Path, resume_from: str | None) -> None:
     comm = MPI.COMM_WORLD
 
     def sharded(net):
-        return distributed.ShardedOptimizer("Adam", net, comm, lr=0.01)
+        return distributed.ShardedOptimizer(pyoptim.Adam, net, comm, lr=0.01)
 
     results = {}
     if resume_from is None:
@@ -60,7 +61,7 @@ def main() -> None:
     results = {}
     for label, name, hyper, policy in cases.RUNS:
         model = cases.model()
-        opt = distributed.ShardedOptimizer(name, model, comm, **hyper)
+        opt = distributed.ShardedOptimizer(pyoptim.Optimizer.registry[name], model, comm, **hyper)
         if policy:
             opt.set_gradient_policy(**policy)
         for step, (x, y) in enumerate(cases.batches()):

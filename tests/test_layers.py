@@ -21,10 +21,11 @@ MAY_IMPORT = {
     "flat": {"_checks", "memory"},
     "nn": {"_core", "_checks", "_atomic", "flat", "memory"},
     "datasets": {"_checks", "_atomic", "_progress"},
+    "distributed": {"_core", "_checks", "flat", "memory", "optim"},  # and mpi4py
     "train": {"_core", "_checks", "_atomic", "_progress", "optim", "lr_scheduler", "nn", "datasets", "flat",
-              "memory", "num_threads", "set_num_threads", "get_num_threads"},
+              "memory", "distributed", "num_threads", "set_num_threads", "get_num_threads"},
     "cli": {"train", "_checks", "_progress", "num_threads", "set_num_threads", "get_num_threads", "optim",
-            "datasets", "simd_info", "__version__"},
+            "datasets", "distributed", "simd_info", "__version__"},
     "__main__": {"cli"},
     "torch": {"_core", "_checks", "optim"},
     "sklearn": {"_checks", "nn", "train", "optim", "num_threads"},

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .. import _checks
+from ..distributed import ShardedOptimizer
 from ..nn import Sequential
 from ..optim import Combined, Optimizer
 
@@ -169,8 +170,6 @@ class RuleEntry:
         with `distributed`, over the model's slice on this MPI rank (a
         pyoptim.distributed.ShardedOptimizer over the world communicator)."""
         if distributed:
-            from ..distributed import ShardedOptimizer
-
             return ShardedOptimizer(self.cls, params, **self.hyper)
         if isinstance(params, Sequential):
             return optimizer_for_model(self.cls, params, **self.hyper)
