@@ -159,13 +159,16 @@ class ShardedOptimizer:
         the global batch; default 1/N, for equal shares), step this rank's slice and
         gather every rank's. Collective. When the shares differ, each rank's gradient
         buffer is scaled by its share in place (else it is left as it is)."""
-        weight = 1.0 / self.ranks if share is None else _checks.real("share", share, min=0.0, max=1.0)
-        # Every rank checks the same things: all agree before any collective starts.
-        weights = self.comm.allgather(weight)
-        if not 0.999999 <= sum(weights) <= 1.000001:
-            raise _checks.InvalidValue("share", f"the ranks' shares must add up to 1, got {sum(weights)!r}")
+        if share is None:  # equal shares: nothing to agree on
+            weight, equal = 1.0 / self.ranks, True
+        else:
+            weight = _checks.real("share", share, min=0.0, max=1.0)
+            # Every rank checks the same sum: all refuse together, before the reduction starts.
+            weights = self.comm.allgather(weight)
+            if not 0.999999 <= sum(weights) <= 1.000001:
+                raise _checks.InvalidValue("share", f"the ranks' shares must add up to 1, got {sum(weights)!r}")
+            equal = all(w == weights[0] for w in weights)
         grads = self.flat.grads
-        equal = all(w == weights[0] for w in weights)
         if not equal:  # weighted before the sum, in place
             grads *= weight
         self.comm.Reduce_scatter([grads, self._mpi_type], [self.grad, self._mpi_type], self._counts, op=self._sum)
