@@ -34,10 +34,13 @@ wheel and its ``mpiexec``); importing pyoptim never requires it::
         model.loss_and_grad(x, y)
         opt.step(share)
 
-Rules whose step reads more than each element (LAMB's and LARS's per-tensor
-norms, Adafactor's factored moments, Muon's matrices, LBFGS's closure,
-SparseAdam's rows) are refused: over a flat buffer split among ranks they would
-need their reductions across ranks too.
+A rule whose update of an element reads that element alone is split at any
+cache line of the flat buffer; a rule whose update reads a whole tensor (LAMB's
+and LARS's per-tensor norms, Adafactor's factored moments, Muon's matrices) steps
+each of the model's layers as a tensor of its own, as ``train.make_optimizer``
+gives it a model in one process, and the ranks split the model between layers
+(whole tensors a rank, as even as the layers allow). LBFGS is refused: its line
+search evaluates the whole model at every trial.
 """
 
 from __future__ import annotations
@@ -80,23 +83,25 @@ def slices(size: int, ranks: int) -> list:
     return [(bounds[r], bounds[r + 1]) for r in range(ranks)]
 
 
+def tensor_slices(starts: list, size: int, ranks: int) -> list:
+    """Like slices, but each slice made of whole tensors (a tensor from each of `starts`
+    to the next, the last to `size`): rank r's slice begins at the first tensor starting
+    at or after r/N of the buffer. A rank may get none (more ranks than tensors)."""
+    bounds = [0]
+    for r in range(1, ranks):
+        at = next((s for s in starts if s >= size * r / ranks and s > bounds[-1]), size)
+        bounds.append(at)
+    bounds.append(size)
+    return [(bounds[r], bounds[r + 1]) for r in range(ranks)]
+
+
 def check_shardable(cls: type[Optimizer]) -> None:
-    """ValueError unless the rule's step is element-wise (what a slice can step alone)."""
-    info = _core.RULES[cls.rule]
-    reasons = []
-    if info["reductions"]:
-        reasons.append(f"its update needs per-tensor norms ({', '.join(info['reductions'])})")
-    if any(shape != "param" for shape in info["state_shapes"]) or not info["state"]:
-        reasons.append("its state is not shaped like the parameters")
-    if cls.steps_arrays_itself:
-        reasons.append("it steps whole matrices")
+    """ValueError unless the rule's step can be split among ranks: any element-wise rule
+    (by slices of the flat buffer), a per-tensor one (by whole tensors), not a
+    closure-driven one (LBFGS: its line search reads the whole model at every trial)."""
     if cls.closure_driven:
-        reasons.append("its step runs a closure")
-    if cls.row_sparse:
-        reasons.append("it steps sparse rows")
-    if reasons:
-        raise _checks.InvalidValue("optimizer", f"{cls.__name__} cannot step a slice of the parameters on its own: "
-                                                f"{'; '.join(reasons)}")
+        raise _checks.InvalidValue("optimizer", f"{cls.__name__} cannot be sharded: its step runs a closure "
+                                                "over the whole model (a line search)")
 
 
 class ShardedOptimizer:
@@ -118,7 +123,15 @@ class ShardedOptimizer:
             raise _checks.InvalidType("comm", f"expected an mpi4py communicator, got {type(self.comm).__name__}")
         self.flat = _flat_of(model)
         self.rank, self.ranks = self.comm.Get_rank(), self.comm.Get_size()
-        self.slices = slices(self.flat.params.size, self.ranks)
+        size = self.flat.params.size
+        # An element-wise rule steps any slice; a per-tensor one (LAMB, Adafactor, ...)
+        # steps whole tensors: each layer's arrays, as train.make_optimizer gives it a model.
+        self.per_tensor = not cls.update_is_elementwise()
+        layers = [(p, self._offset(p), g) for _, p, g in self.flat.items()]
+        if self.per_tensor:
+            self.slices = tensor_slices([offset for _, offset, _ in layers], size, self.ranks)
+        else:
+            self.slices = slices(size, self.ranks)
         self.start, self.stop = self.slices[self.rank]
         self._counts = [b - a for a, b in self.slices]
         self._displacements = [a for a, _ in self.slices]
@@ -128,8 +141,23 @@ class ShardedOptimizer:
         # This rank's slice of the summed gradient (the reduce-scatter cannot write into
         # the buffer it reads).
         self.grad = zeros_aligned(self.stop - self.start, self.flat.dtype)
-        self.optimizer = cls([(self.flat.params[self.start:self.stop], self.grad)], **hyper)
+        if self.per_tensor:
+            # Indices (in model.flat.items() order) of the tensors this rank steps.
+            self.tensors = [k for k, (_, offset, _) in enumerate(layers) if self.start <= offset < self.stop]
+            self.n_tensors = len(layers)
+            if not self.tensors:
+                raise _checks.InvalidValue("comm", f"{self.ranks} ranks for {len(layers)} tensors: {cls.__name__} "
+                                                   "steps whole tensors, at least one a rank")
+            pairs = [(p, self.grad[offset - self.start:offset - self.start + p.size].reshape(p.shape))
+                     for k, (p, offset, _) in enumerate(layers) if k in self.tensors]
+        else:
+            pairs = [(self.flat.params[self.start:self.stop], self.grad)]
+        self.optimizer = cls(pairs, **hyper)
         self.optimizer._policy.across = self._sum_across_ranks
+
+    def _offset(self, view: np.ndarray) -> int:
+        return (view.__array_interface__["data"][0] - self.flat.params.__array_interface__["data"][0]) \
+            // self.flat.dtype.itemsize
 
     # ---- what it steps -------------------------------------------------------
 
@@ -243,6 +271,15 @@ class ShardedOptimizer:
 
     def _gathered(self, root: int | None) -> dict | None:
         mine = self.optimizer.state_dict()
+        if self.per_tensor:  # whole tensors a rank: their entries, renumbered in the model's order
+            parts = self.comm.allgather((self.tensors, mine["state"])) if root is None else \
+                self.comm.gather((self.tensors, mine["state"]), root=root)
+            if parts is None:
+                return None
+            state = {global_index: entries[local] for tensors, entries in parts
+                     for local, global_index in enumerate(tensors)}
+            groups = [{**mine["param_groups"][0], "params": list(range(self.n_tensors))}]
+            return {**mine, "state": dict(sorted(state.items())), "param_groups": groups}
         entry = mine["state"][0]
         # In kernel order, the same on every rank (a dict's order may not be).
         arrays = [k for k in _core.RULES[self.optimizer.rule]["state"] if isinstance(entry.get(k), np.ndarray)]
@@ -264,6 +301,19 @@ class ShardedOptimizer:
     def load_state_dict(self, state_dict: dict) -> None:
         """Take this rank's slice of a whole-model state_dict (state_dict(), or a
         one-process optimizer's over ``model.parameters()``); every rank passes it."""
+        if self.per_tensor:
+            try:
+                entries = [state_dict["state"][k] for k in self.tensors]
+                groups = state_dict["param_groups"]
+            except (TypeError, KeyError, IndexError):
+                raise _checks.InvalidValue("state_dict", f"expected the state_dict of an optimizer over the "
+                                                         f"model's {self.n_tensors} tensors") from None
+            if len(state_dict["state"]) != self.n_tensors:
+                raise _checks.InvalidValue("state_dict", f"expected state for the model's {self.n_tensors} tensors, "
+                                                         f"got {len(state_dict['state'])}")
+            self.optimizer.load_state_dict({**state_dict, "state": dict(enumerate(entries)),
+                                            "param_groups": [{**groups[0], "params": list(range(len(entries)))}]})
+            return
         try:
             entry = state_dict["state"][0]
         except (TypeError, KeyError, IndexError):

@@ -9,8 +9,11 @@ from pyoptim import distributed, nn
 STEPS = 6
 BATCH = 12  # global batch: 6 rows a rank with 2 ranks
 def _shardable(cls) -> bool:
+    """Whether ShardedOptimizer steps the rule over this MLP: not LBFGS (a closure), not
+    Muon (matrices only: the model has biases)."""
     try:
         distributed.check_shardable(cls)
+        cls.check_param_shape((3,), "a bias")
     except ValueError:
         return False
     return True
@@ -24,6 +27,7 @@ RUNS += [
     ("Adam, clipped by norm", "Adam", {"lr": 0.01}, {"max_norm": 0.05}),
     ("SGD, clipped by value", "SGD", {"lr": 0.05, "momentum": 0.9}, {"clip_value": 0.01}),
     ("Adam, skipping a non-finite step", "Adam", {"lr": 0.01}, {"skip_nonfinite": True}),
+    ("LAMB (whole tensors a rank), clipped by norm", "LAMB", {"lr": 0.01}, {"max_norm": 0.05}),
 ]
 NONFINITE_STEP = 3  # the skipping run's gradient holds a NaN at this step (on the last rank)
 

@@ -191,6 +191,17 @@ class Optimizer:
         """Raise ValueError for a parameter shape the rule cannot step (Muon: not 2-D)."""
 
     @classmethod
+    def update_is_elementwise(cls) -> bool:
+        """Whether each element's update reads that element alone (and the step's scalars),
+        so that any slice of a tensor, or of several concatenated, steps alone. Not so
+        for per-tensor norms (LAMB, LARS), state not shaped like the parameter (Adafactor's
+        factored moments, LBFGS's history) and whole matrices (Muon)."""
+        info = _core.RULES[cls.rule]
+        return (not info["reductions"] and bool(info["state_shapes"])
+                and all(shape == "param" for shape in info["state_shapes"])
+                and not cls.steps_arrays_itself and not cls.closure_driven)
+
+    @classmethod
     def step_many(cls, group: dict, options: tuple, step: int, tensors: list, grad_scale: float = 1.0,
                   clip_value: float = math.inf) -> None:
         """One step of (param, grad, *states) arrays (states in RULES order, None where not

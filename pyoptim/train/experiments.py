@@ -41,7 +41,7 @@ from .compare import RuleResult, compare_rules
 from .data import Split, binary_digits, load_mnist_splits, split_validation
 from .history import History
 from .loop import BatchCallback, EpochCallback, fit
-from .optimizers import RuleEntry, check_hyperparameters, optimizer_class
+from .optimizers import RuleEntry, check_hyperparameters, optimizer_class, optimizer_for_model
 from .report import matplotlib_missing, plot_curves, write_markdown
 from .schedules import make_scheduler
 
@@ -202,7 +202,7 @@ def prepare_training(settings: ExperimentSettings, optimizer: str | type[Optimiz
     if settings.distributed:
         check_shardable(cls)
     model = build_model(settings)
-    built = ShardedOptimizer(cls, model, **hyper) if settings.distributed else cls(model.parameters(), **hyper)
+    built = ShardedOptimizer(cls, model, **hyper) if settings.distributed else optimizer_for_model(cls, model, **hyper)
     return Training(settings, model, built, build_scheduler(settings, local_optimizer(built)), hyper)
 
 

@@ -199,11 +199,16 @@ def takes_flat_buffer(cls: type[Optimizer]) -> bool:
 
 
 def optimizer_for_model(cls: type[Optimizer], model, **hyper) -> Optimizer:
-    """`cls` over a pyoptim.nn model: over its one flat buffer, or, for a rule that steps
-    matrices only (Muon), over its weight matrices, combined with MATRIX_COMPANION over the
-    rest (pyoptim.Combined)."""
-    if takes_flat_buffer(cls):
+    """`cls` over a pyoptim.nn model: over its one flat buffer when each element's update
+    reads that element alone (and for LBFGS, which sees one vector anyway); else over each
+    layer's arrays as tensors of their own, as the rule is meant to see them (LAMB's and
+    LARS's per-layer trust ratios, Adafactor's factored moments of each weight matrix), and,
+    for a rule that steps matrices only (Muon), over the weight matrices, combined with
+    MATRIX_COMPANION over the rest (pyoptim.Combined)."""
+    if cls.update_is_elementwise() or cls.closure_driven:
         return cls(model.parameters(), **hyper)
+    if takes_flat_buffer(cls):
+        return cls([(p, g) for _, p, g in model.flat.items()], **hyper)
     layers = model.flat.items()
     matrices = [(p, g) for _, p, g in layers if p.ndim == 2]
     others = [(p, g) for _, p, g in layers if p.ndim != 2]
