@@ -18,7 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import mpi_cases as cases  # noqa: E402
 
 import pyoptim  # noqa: E402
-from pyoptim import distributed  # noqa: E402
+from pyoptim import distributed, train  # noqa: E402
 
 
 def fit_runs(out: Path, resume_from: str | None) -> None:
@@ -52,8 +52,61 @@ def fit_runs(out: Path, resume_from: str | None) -> None:
         (out / f"fit-{comm.size}.pkl").write_bytes(pickle.dumps(results))
 
 
+def sharded_checkpoints(out: Path) -> None:
+    """3 steps, a sharded checkpoint, 3 more; and a fresh model and optimizer that load
+    it and take the same 3 steps. On another number of ranks: the refusal's message."""
+    comm = MPI.COMM_WORLD
+    directory = out / "sharded"
+    batches = cases.batches()
+
+    def steps(model, opt, some):
+        for x, y in some:
+            xs, ys, share = distributed.local_batch(x, y, comm)
+            model.loss_and_grad(xs, ys)
+            opt.step(share)
+
+    results = {}
+    if comm.size == 2:
+        for name in ("Adam", "LAMB"):
+            model = cases.model()
+            opt = distributed.ShardedOptimizer(pyoptim.Optimizer.registry[name], model, comm, lr=0.01)
+            steps(model, opt, batches[:3])
+            train.save_sharded_checkpoint(directory / name, model=model, optimizer=opt, training={"step": 3})
+            steps(model, opt, batches[3:])
+            fresh = cases.model()
+            fresh_opt = distributed.ShardedOptimizer(pyoptim.Optimizer.registry[name], fresh, comm, lr=0.01)
+            loop = train.load_sharded_checkpoint(directory / name, model=fresh, optimizer=fresh_opt)
+            steps(fresh, fresh_opt, batches[3:])
+            results[name] = (model.get_weights(), fresh.get_weights(), loop, opt.state_bytes())
+        # One rank's file damaged: every rank refuses, nothing changes.
+        comm.Barrier()
+        if comm.rank == 1:
+            shard = directory / "Adam" / "rank-1-of-2.npz"
+            shard.write_bytes(shard.read_bytes()[:-10] + b"0123456789")
+        comm.Barrier()
+        model = cases.model()
+        opt = distributed.ShardedOptimizer(pyoptim.Adam, model, comm, lr=0.01)
+        before = model.get_weights().copy()
+        try:
+            train.load_sharded_checkpoint(directory / "Adam", model=model, optimizer=opt)
+        except train.CheckpointError as error:
+            results["damaged"] = (str(error), np.array_equal(model.get_weights(), before))
+    else:
+        model = cases.model()
+        opt = distributed.ShardedOptimizer(pyoptim.Adam, model, comm, lr=0.01)
+        try:
+            train.load_sharded_checkpoint(directory / "Adam", model=model, optimizer=opt)
+        except train.CheckpointError as error:
+            results["refused"] = str(error)
+    if comm.rank == 0:
+        (out / f"sharded-{comm.size}.pkl").write_bytes(pickle.dumps(results))
+
+
 def main() -> None:
     out = Path(sys.argv[2])
+    if sys.argv[1] == "sharded":
+        sharded_checkpoints(out)
+        return
     if sys.argv[1] == "fit":
         fit_runs(out, sys.argv[3] if len(sys.argv) > 3 else None)
         return

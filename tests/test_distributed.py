@@ -198,3 +198,24 @@ def test_a_rule_that_cannot_be_sharded_is_a_usage_error(mnist_dir):
                           "--data-dir", str(mnist_dir)], capture_output=True, text=True, timeout=120)
     assert run.returncode == 2
     assert "LBFGS cannot be sharded" in run.stderr
+
+
+def test_a_sharded_checkpoint_resumes_bit_for_bit_on_the_same_ranks_only(tmp_path):
+    launch(RANKS, "sharded", tmp_path)
+    launch(3, "sharded", tmp_path)
+    results = pickle.loads((tmp_path / f"sharded-{RANKS}.pkl").read_bytes())
+    for name in ("Adam", "LAMB"):
+        uninterrupted, resumed, loop, _ = results[name]
+        assert np.array_equal(resumed, uninterrupted), name
+        assert loop == {"step": 3}
+    files = sorted(p.name for p in (tmp_path / "sharded" / "Adam").iterdir())
+    assert files == ["checkpoint.npz", "rank-0-of-2.npz", "rank-1-of-2.npz"]
+    # No file holds the whole state: each rank's holds its slice (whole layers, for LAMB).
+    whole = 2 * cases.model().flat.params.nbytes
+    for name, rank, share in (("Adam", 0, 0.5), ("LAMB", 0, 0.75), ("LAMB", 1, 0.75)):  # (Adam's rank 1: damaged below)
+        with np.load(tmp_path / "sharded" / name / f"rank-{rank}-of-2.npz") as shard:
+            assert sum(shard[k].nbytes for k in shard.files if k.startswith("optimizer/")) <= whole * share + 128
+    message, unchanged = results["damaged"]  # rank 0's view: its own file was fine
+    assert "another rank cannot restore it" in message and "rank-1-of-2.npz" in message and unchanged
+    refused = pickle.loads((tmp_path / "sharded-3.pkl").read_bytes())["refused"]
+    assert "written by 2 ranks" in refused and "read by 3" in refused

@@ -12,7 +12,8 @@ and the experiments the ``pyoptim`` command runs (``pyoptim.train.experiments``)
 """
 
 from .batches import FULL_BATCH, Batches, resolve_batch_size
-from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from .checkpoint import (CheckpointError, load_checkpoint, load_sharded_checkpoint, save_checkpoint,
+                         save_sharded_checkpoint)
 from .compare import RuleResult, compare_rules
 from .data import Split, binary_digits, limit, load_mnist_splits, split_validation
 from .experiments import (Comparison, ExperimentData, ExperimentSettings, Training, check_settings,
@@ -31,7 +32,7 @@ from .trajectories import (SURFACES, Surface, Trajectory, Walk, Walker, animate_
 __all__ = [
     "Split", "binary_digits", "split_validation", "limit", "load_mnist_splits",
     "Batches", "FULL_BATCH", "resolve_batch_size", "History", "fit", "ProgressBar",
-    "save_checkpoint", "load_checkpoint", "CheckpointError",
+    "save_checkpoint", "load_checkpoint", "save_sharded_checkpoint", "load_sharded_checkpoint", "CheckpointError",
     "SCHEDULES", "make_scheduler",
     "MATRIX_COMPANION", "TUNED_LR", "RuleEntry", "comparison_entries", "default_lr", "make_optimizer", "optimizer_class",
     "optimizer_names", "parse_hyper_value", "takes_flat_buffer",

@@ -77,16 +77,21 @@ def save_checkpoint(path, *, model: Sequential, optimizer: Optimizer | ShardedOp
         arrays["training/best_weights"] = best_weights
     meta = {
         "format": FORMAT, "version": VERSION, "model": model.config(),
-        "arrays": {name: _describe(array) for name, array in arrays.items()},
         "optimizer": {"class": _class_name(optimizer), "param_groups": _encode(state["param_groups"]),
                       "state": scalars, "skipped_steps": state["skipped_steps"]},
         "scheduler": None if scheduler is None else {"class": type(scheduler).__name__,
                                                      "state": _encode(scheduler.state_dict())},
         "training": _encode(training or {}),
     }
+    _write(Path(path), meta, arrays)
+
+
+def _write(path: Path, meta: dict, arrays: dict) -> None:
+    """The archive: `arrays`, `meta` as JSON (with every array's description) and its digest; atomically."""
+    meta = {**meta, "arrays": {name: _describe(array) for name, array in arrays.items()}}
     text = json.dumps(meta)
     digest = hashlib.sha256(text.encode()).hexdigest()
-    with atomic_output(Path(path)) as out:
+    with atomic_output(path) as out:
         np.savez(out.stream, allow_pickle=False, meta=np.array(text), digest=np.array(digest), **arrays)
 
 
@@ -199,6 +204,128 @@ def _verify(path: Path, text: str, digest, meta: dict, arrays: dict) -> None:
             raise CheckpointError(path, f"integrity check failed: {name!r} does not match its digest")
 
 
+def _shard_name(rank: int, ranks: int) -> str:
+    return f"rank-{rank}-of-{ranks}.npz"
+
+
+def save_sharded_checkpoint(directory, *, model: Sequential, optimizer: ShardedOptimizer, scheduler=None,
+                            training: dict | None = None) -> None:
+    """Write a data-parallel run's state to `directory` with no rank holding more than
+    its own: every rank its slice's optimizer state (``rank-R-of-N.npz``, the format
+    above with this rank's arrays), then rank 0 ``checkpoint.npz`` (the model, the
+    schedule, the loop's state and the list of the N files with their digests), last,
+    so that a directory whose ``checkpoint.npz`` lists N present files is complete;
+    each file is written atomically. It resumes bit for bit on N ranks
+    (load_sharded_checkpoint); the one file of ``save_checkpoint(path,
+    optimizer=sharded)`` (fit's) loads on any number of ranks and in one process.
+    Collective."""
+    directory = Path(directory)
+    shard = optimizer.shard_state_dict()
+    state = shard["optimizer"]
+    arrays, scalars = {}, {}
+    for index, entry in state["state"].items():
+        scalars[str(index)] = {k: v for k, v in entry.items() if not isinstance(v, np.ndarray)}
+        arrays.update({f"optimizer/{index}/{k}": v for k, v in entry.items() if isinstance(v, np.ndarray)})
+    name = _shard_name(optimizer.rank, optimizer.ranks)
+    _write(directory / name, {"format": FORMAT + "-shard", "version": VERSION, "rank": optimizer.rank,
+                              "ranks": optimizer.ranks, "slice": list(shard["slice"]),
+                              "optimizer": {"class": _class_name(optimizer),
+                                            "param_groups": _encode(state["param_groups"]), "state": scalars,
+                                            "skipped_steps": state["skipped_steps"]}}, arrays)
+    digests = optimizer.comm.gather(hashlib.sha256((directory / name).read_bytes()).hexdigest(), root=0)
+    if optimizer.rank == 0:
+        manifest = {"format": FORMAT, "version": VERSION, "model": model.config(),
+                    "optimizer": {"class": _class_name(optimizer), "sharded": {
+                        "ranks": optimizer.ranks, "slices": [list(s) for s in optimizer.slices],
+                        "files": {_shard_name(r, optimizer.ranks): digests[r] for r in range(optimizer.ranks)}}},
+                    "scheduler": None if scheduler is None else {"class": type(scheduler).__name__,
+                                                                 "state": _encode(scheduler.state_dict())},
+                    "training": _encode(training or {})}
+        _write(directory / "checkpoint.npz", manifest, {"model/weights": model.get_weights()})
+    optimizer.comm.Barrier()
+
+
+def load_sharded_checkpoint(directory, *, model: Sequential, optimizer: ShardedOptimizer, scheduler=None) -> dict:
+    """Restore what save_sharded_checkpoint wrote, on the same number of ranks; returns
+    the loop's state. Checks everything first (the manifest, this rank's file and its
+    digest, the slices); a CheckpointError names the file and the problem. Every rank
+    calls it; all fail alike on a bad manifest."""
+    try:
+        plan, problem = _sharded_restoration(Path(directory), model, optimizer), None
+    except (CheckpointError, FileNotFoundError) as error:
+        plan, problem = None, error
+    # Every rank learns whether all can restore: none goes on alone.
+    problems = optimizer.comm.allgather(None if problem is None else str(problem))
+    failed = next((p for p in problems if p is not None), None)
+    if failed is not None:
+        if isinstance(problem, CheckpointError):
+            raise problem
+        raise CheckpointError(Path(directory), f"another rank cannot restore it: {failed}")
+    assert plan is not None
+    shard_path, meta, arrays, optimizer_state = plan
+    before = (optimizer.shard_state_dict(), model.get_weights().copy(),
+              None if scheduler is None else scheduler.state_dict())
+    try:
+        optimizer.load_shard_state_dict({"rank": optimizer.rank, "ranks": optimizer.ranks,
+                                         "slice": (optimizer.start, optimizer.stop), "optimizer": optimizer_state})
+        model.set_weights(arrays["model/weights"])
+        if scheduler is not None:
+            scheduler.load_state_dict(_decode(meta["scheduler"]["state"]))
+    except (TypeError, ValueError, KeyError) as e:
+        optimizer.load_shard_state_dict(before[0])
+        model.set_weights(before[1])
+        if scheduler is not None:
+            scheduler.load_state_dict(before[2])
+        raise CheckpointError(shard_path, f"cannot be restored ({type(e).__name__}: {e})") from None
+    return _decode(meta["training"])
+
+
+def _sharded_restoration(directory: Path, model, optimizer) -> tuple:
+    """What load_sharded_checkpoint applies on this rank: (its file, the manifest's meta and
+    arrays, the optimizer's shard state), everything checked."""
+    manifest_path = directory / "checkpoint.npz"
+    meta, arrays = _read(manifest_path)
+    sharded = meta["optimizer"].get("sharded") if isinstance(meta["optimizer"], dict) else None
+    if not isinstance(sharded, dict):
+        raise CheckpointError(manifest_path, "not a sharded checkpoint (load it with load_checkpoint)")
+    if sharded["ranks"] != optimizer.ranks or [tuple(s) for s in sharded["slices"]] != list(optimizer.slices):
+        raise CheckpointError(manifest_path, f"written by {sharded['ranks']} ranks with slices {sharded['slices']}, "
+                                             f"read by {optimizer.ranks} with {[list(s) for s in optimizer.slices]}: "
+                                             "a sharded checkpoint resumes on the same ranks only")
+    if meta["optimizer"]["class"] != _class_name(optimizer):
+        raise CheckpointError(manifest_path, f"it was saved for {meta['optimizer']['class']}, "
+                                             f"not {_class_name(optimizer)}")
+    if meta["model"] != model.config() or "model/weights" not in arrays:
+        raise CheckpointError(manifest_path, "it was saved for another model")
+    name = _shard_name(optimizer.rank, optimizer.ranks)
+    shard_path = directory / name
+    if not shard_path.is_file() or hashlib.sha256(shard_path.read_bytes()).hexdigest() != sharded["files"].get(name):
+        raise CheckpointError(shard_path, "missing, or not the file the manifest lists")
+    shard_meta, shard_arrays = _read_shard(shard_path)
+    state: dict = {int(i): dict(s) for i, s in shard_meta["optimizer"]["state"].items()}
+    for key, value in shard_arrays.items():
+        _, index, array_name = key.split("/")
+        state.setdefault(int(index), {})[array_name] = value
+    optimizer_state = {"state": state, "param_groups": _decode(shard_meta["optimizer"]["param_groups"]),
+                       "skipped_steps": shard_meta["optimizer"]["skipped_steps"]}
+    if (shard_meta.get("rank"), shard_meta.get("ranks")) != (optimizer.rank, optimizer.ranks):
+        raise CheckpointError(shard_path, f"holds rank {shard_meta.get('rank')} of {shard_meta.get('ranks')}")
+    return shard_path, meta, arrays, optimizer_state
+
+
+def _read_shard(path: Path) -> tuple:
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            arrays = {name: archive[name] for name in archive.files}
+        text = str(arrays.pop("meta"))
+        digest = arrays.pop("digest", None)
+        meta = json.loads(text)
+    except (OSError, EOFError, ValueError, KeyError, zipfile.BadZipFile) as e:
+        raise CheckpointError(path, f"unreadable or truncated ({type(e).__name__}: {e})") from None
+    _verify(path, text, digest, meta, arrays)
+    return meta, arrays
+
+
 # JSON keeps lists and string keys only; tag the rest so that it comes back as it was.
 def _encode(value):
     if isinstance(value, Counter):
@@ -232,4 +359,5 @@ def _decode(value):
     return value
 
 
-__all__ = ["save_checkpoint", "load_checkpoint", "CheckpointError"]
+__all__ = ["save_checkpoint", "load_checkpoint", "save_sharded_checkpoint", "load_sharded_checkpoint",
+           "CheckpointError"]
