@@ -13,6 +13,10 @@ if [ ! -x "$venv/bin/python" ]; then
   python3 -m venv "$venv"
 fi
 "$venv/bin/python" -m pip install --quiet -Ccmake.define.PYOPTIM_SANITIZE=ON -Cbuild-dir=build/asan -e ".[test]"
+# torch too, so that pyoptim.torch's C++ plan (csrc/bindings/torch_plan.cpp) runs sanitized;
+# without it those tests skip.
+"$venv/bin/python" -c "import torch" 2>/dev/null || "$venv/bin/python" -m pip install --quiet torch==2.13.0 \
+  || echo "sanitize: no torch; the pyoptim.torch tests skip"
 
 asan_runtime=$(g++ -print-file-name=libasan.so)
 ubsan_runtime=$(g++ -print-file-name=libubsan.so)
