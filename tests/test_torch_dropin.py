@@ -581,21 +581,22 @@ def test_parameter_storage_replaced_mid_run_is_followed():
         adam.step()
 
 
+@pytest.mark.parametrize("count", [3, 7])  # 7: re-adding the deleted entry resizes (compacts) the dict
 @pytest.mark.parametrize("change", ["entry replaced", "tensor replaced", "entry deleted"])
-def test_state_changed_in_place_is_followed(change):
+def test_state_changed_in_place_is_followed(change, count):
     """What torch.optim reads afresh each step: a parameter's state entry replaced by
     another dict (ZeroRedundancyOptimizer.load_state_dict does that), one of its
     tensors replaced, the entry deleted (the parameter starts over)."""
     runs = []
     for cls in (torch.optim.Adam, pt.Adam):
-        params = [torch.nn.Parameter(torch.full((5,), float(k + 1), dtype=torch.float64)) for k in range(3)]
+        params = [torch.nn.Parameter(torch.full((5,), float(k + 1), dtype=torch.float64)) for k in range(count)]
         opt = cls(params, lr=0.1)
         for k in range(4):
             for i, p in enumerate(params):
                 p.grad = torch.full((5,), 0.3 * (i + 1) - 0.1 * k, dtype=torch.float64)
             opt.step()
             if k == 1:
-                target = params[1]
+                target = params[0 if change == "entry deleted" else 1]
                 if change == "entry replaced":
                     opt.state[target] = {key: value.clone() * 0.5 for key, value in opt.state[target].items()}
                 elif change == "tensor replaced":

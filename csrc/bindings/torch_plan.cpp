@@ -15,6 +15,7 @@
 #include <limits>
 #include <memory>
 #include <tuple>
+#include <utility>
 
 #include "bindings.hpp"
 
@@ -610,9 +611,10 @@ class TorchPlan {
     PyObject* state = watched_state_.ptr();
     if (!state || !PyDict_Check(state)) return -1;
     PyObject *key, *value;
-    for (Py_ssize_t start : {hint, Py_ssize_t(0)}) {
+    // From the hint to the end, then from the start to the hint.
+    for (auto [start, stop] : {std::pair<Py_ssize_t, Py_ssize_t>{hint, PY_SSIZE_T_MAX}, {0, hint}}) {
       Py_ssize_t pos = start, at = start;
-      while (PyDict_Next(state, &pos, &key, &value)) {
+      while (at < stop && PyDict_Next(state, &pos, &key, &value)) {
         if (key == s.param.ptr()) return value == s.state.ptr() ? at : -1;
         at = pos;
       }
@@ -623,14 +625,18 @@ class TorchPlan {
   // The parameter's storage, its entry in the optimizer's state dict (the same dict,
   // not replaced as ZeroRedundancyOptimizer.load_state_dict replaces it) and that
   // dict's entries are those it was bound with.
-  bool unchanged(const Slot& s) {
+  bool unchanged(Slot& s) {
     py::object ptr = call(s.param, TensorAccess::data_ptr);
     if (!ptr || as_address(ptr) != s.param_ptr) return false;
     if (s.state_pos >= 0) {
       Py_ssize_t pos = s.state_pos;
       PyObject *key, *value;
-      if (!PyDict_Next(watched_state_.ptr(), &pos, &key, &value) || key != s.param.ptr() || value != s.state.ptr())
-        return false;
+      if (!PyDict_Next(watched_state_.ptr(), &pos, &key, &value) || key != s.param.ptr() || value != s.state.ptr()) {
+        // The dict may have been compacted (an entry deleted, then a resize): look again.
+        const Py_ssize_t found = entry_position(s, s.state_pos);
+        if (found < 0) return false;
+        s.state_pos = found;
+      }
     }  // (no entry kept: the rule needs none, SGD without momentum; a change of options rebinds)
     PyObject* const* keys = key_names_.data();
     for (int k = 0; k < s.n_keys; ++k) {
