@@ -367,7 +367,7 @@ def run_train(args) -> int:
         print(f"test accuracy {_percent(history.test_accuracy)} (loss {history.test_loss:.4f}) after "
               f"{history.epochs_run} epochs; training {history.total_seconds:.1f} s, "
               f"total time {time.perf_counter() - started:.1f} s")
-    if args.output_dir is not None and distributed_rank() == 0:
+    if args.output_dir is not None and not (args.distributed and distributed_rank() != 0):
         written = save_training(training, history, args.output_dir)
         print(f"wrote {' and '.join(map(str, written))}")
     return 1 if history.diverged else 0
@@ -424,7 +424,7 @@ def run_compare(args) -> int:
         outcome = "diverged" if h.diverged else f"test accuracy {_percent(h.test_accuracy)}"
         print(f"{r.entry.label:>14} ({r.entry.describe()}): {outcome}, best epoch {h.best_epoch}, "
               f"{h.seconds_per_epoch():.2f} s/epoch")
-    if distributed_rank() != 0:
+    if args.distributed and distributed_rank() != 0:
         return 0
     written = save_comparison(comparison, data, results, args.output_dir, total_seconds=elapsed,
                               command=f"pyoptim compare{''.join(' ' + a for a in args.argv)}")

@@ -36,11 +36,13 @@ wheel and its ``mpiexec``); importing pyoptim never requires it::
 
 A rule whose update of an element reads that element alone is split at any
 cache line of the flat buffer; a rule whose update reads a whole tensor (LAMB's
-and LARS's per-tensor norms, Adafactor's factored moments, Muon's matrices) steps
-each of the model's layers as a tensor of its own, as ``train.make_optimizer``
-gives it a model in one process, and the ranks split the model between layers
-(whole tensors a rank, as even as the layers allow). LBFGS is refused: its line
-search evaluates the whole model at every trial.
+and LARS's per-tensor norms, Adafactor's factored moments) steps each of the
+model's layers as a tensor of its own, as ``train.make_optimizer`` gives it a
+model in one process, and the ranks split the model between layers (whole
+tensors a rank, at least one each, as even as the layers allow). Muon steps a
+model only if every tensor is a matrix (biases would need a second rule), and
+LBFGS is refused: its line search evaluates the whole model at every trial. Every
+rank refuses alike, before any collective.
 """
 
 from __future__ import annotations
@@ -84,13 +86,21 @@ def slices(size: int, ranks: int) -> list:
 
 
 def tensor_slices(starts: list, size: int, ranks: int) -> list:
-    """Like slices, but each slice made of whole tensors (a tensor from each of `starts`
-    to the next, the last to `size`): rank r's slice begins at the first tensor starting
-    at or after r/N of the buffer. A rank may get none (more ranks than tensors)."""
-    bounds = [0]
+    """Like slices, but each slice made of whole tensors (a tensor from each of `starts`,
+    in order, to the next, the last to `size`): rank r's slice begins at the tensor start
+    nearest r/N of the buffer among those that leave every rank at least one tensor.
+    With fewer tensors than ranks the last ranks get none."""
+    count = len(starts)
+    bounds, previous = [0], 0
     for r in range(1, ranks):
-        at = next((s for s in starts if s >= size * r / ranks and s > bounds[-1]), size)
-        bounds.append(at)
+        first, last = previous + 1, count - (ranks - r)  # tensor indices rank r may begin at
+        if first > last:
+            bounds.append(size)
+            previous = count
+            continue
+        target = size * r / ranks
+        previous = min(range(first, last + 1), key=lambda k: abs(starts[k] - target))
+        bounds.append(starts[previous])
     bounds.append(size)
     return [(bounds[r], bounds[r + 1]) for r in range(ranks)]
 
@@ -142,12 +152,19 @@ class ShardedOptimizer:
         # the buffer it reads).
         self.grad = zeros_aligned(self.stop - self.start, self.flat.dtype)
         if self.per_tensor:
+            # Every rank checks every tensor and every slice alike, so all refuse together.
+            for (name, _, _), (p, _, _) in zip(self.flat.items(), layers):
+                try:
+                    cls.check_param_shape(tuple(p.shape), f"the model's {name!r}")
+                except ValueError as error:
+                    raise _checks.InvalidValue("optimizer", f"{cls.__name__} cannot step every tensor of the "
+                                                            f"model ({error})") from None
+            if any(a == b for a, b in self.slices):
+                raise _checks.InvalidValue("comm", f"{self.ranks} ranks for a model of {len(layers)} tensors: "
+                                                   f"{cls.__name__} steps whole tensors, at least one a rank")
             # Indices (in model.flat.items() order) of the tensors this rank steps.
             self.tensors = [k for k, (_, offset, _) in enumerate(layers) if self.start <= offset < self.stop]
             self.n_tensors = len(layers)
-            if not self.tensors:
-                raise _checks.InvalidValue("comm", f"{self.ranks} ranks for {len(layers)} tensors: {cls.__name__} "
-                                                   "steps whole tensors, at least one a rank")
             pairs = [(p, self.grad[offset - self.start:offset - self.start + p.size].reshape(p.shape))
                      for k, (p, offset, _) in enumerate(layers) if k in self.tensors]
         else:
@@ -176,7 +193,8 @@ class ShardedOptimizer:
         return self.optimizer.last_grad_norm
 
     def set_gradient_policy(self, **policy) -> None:
-        """As :meth:`pyoptim.Optimizer.set_gradient_policy`, over the whole model's gradient."""
+        """As :meth:`pyoptim.Optimizer.set_gradient_policy`, over the whole model's
+        gradient; set it alike on every rank (a norm is reduced across them)."""
         self.optimizer.set_gradient_policy(**policy)
 
     def zero_grad(self) -> None:
@@ -187,21 +205,28 @@ class ShardedOptimizer:
         the global batch; default 1/N, for equal shares), step this rank's slice and
         gather every rank's. Collective. When the shares differ, each rank's gradient
         buffer is scaled by its share in place (else it is left as it is)."""
-        if share is None:  # equal shares: nothing to agree on
+        if share is None:  # equal shares: nothing to agree on (pass a share on every rank or on none)
             weight, equal = 1.0 / self.ranks, True
         else:
-            weight = _checks.real("share", share, min=0.0, max=1.0)
-            # Every rank checks the same sum: all refuse together, before the reduction starts.
-            weights = self.comm.allgather(weight)
+            # Every rank checks every rank's share: all refuse together, before the reduction.
+            shares = self.comm.allgather(share)
+            weights = []
+            for r, given in enumerate(shares):
+                try:
+                    weights.append(_checks.real("share", given, min=0.0, max=1.0))
+                except (TypeError, ValueError) as error:
+                    refused = _checks.InvalidType if isinstance(error, TypeError) else _checks.InvalidValue
+                    raise refused("share", f"rank {r} gave {given!r}: expected a number in [0, 1]") from None
             if not 0.999999 <= sum(weights) <= 1.000001:
                 raise _checks.InvalidValue("share", f"the ranks' shares must add up to 1, got {sum(weights)!r}")
+            weight = weights[self.rank]
             equal = all(w == weights[0] for w in weights)
         grads = self.flat.grads
         if not equal:  # weighted before the sum, in place
             grads *= weight
         self.comm.Reduce_scatter([grads, self._mpi_type], [self.grad, self._mpi_type], self._counts, op=self._sum)
-        if equal and weight != 1.0:  # the same weight for all: once, on the summed slice
-            self.grad *= weight
+        # The same weight for all: applied to the summed slice inside the update pass.
+        self.optimizer._policy.set_weight(weight if equal else 1.0)
         self.optimizer.step()
         self._gather_params()
 
@@ -246,7 +271,11 @@ class ShardedOptimizer:
                 "optimizer": self.optimizer.state_dict()}
 
     def load_shard_state_dict(self, state_dict: dict) -> None:
-        """Restore a shard_state_dict() this rank saved with the same number of ranks."""
+        """Restore a shard_state_dict() this rank saved with the same number of ranks
+        (every rank its own; all load or none does)."""
+        self._agreed(lambda: self._load_shard(state_dict))
+
+    def _load_shard(self, state_dict: dict) -> None:
         if not isinstance(state_dict, dict) or not {"rank", "ranks", "slice", "optimizer"} <= set(state_dict):
             raise _checks.InvalidValue("state_dict", "expected a ShardedOptimizer.shard_state_dict()")
         if (state_dict["rank"], state_dict["ranks"], tuple(state_dict["slice"])) != \
@@ -258,8 +287,9 @@ class ShardedOptimizer:
 
     def state_dict(self) -> dict:
         """The whole model's state, on every rank: the state_dict of the same optimizer
-        over ``model.parameters()`` in one process (it loads there, or into any number
-        of ranks with load_state_dict). Collective; for a while it holds the whole state."""
+        over the model in one process as train.make_optimizer builds it (its flat buffer;
+        its layers for a per-tensor rule), which loads there, or into any number of ranks
+        with load_state_dict. Collective; for a while it holds the whole state."""
         whole = self._gathered(root=None)
         assert whole is not None  # every rank receives
         return whole
@@ -300,7 +330,31 @@ class ShardedOptimizer:
 
     def load_state_dict(self, state_dict: dict) -> None:
         """Take this rank's slice of a whole-model state_dict (state_dict(), or a
-        one-process optimizer's over ``model.parameters()``); every rank passes it."""
+        one-process optimizer's over the model as train.make_optimizer builds it: its flat
+        buffer, or its layers for a per-tensor rule); every rank passes it. All ranks
+        load it or none does (each raises the first rank's error; nothing changes)."""
+        self._agreed(lambda: self._load_whole(state_dict))
+
+    def _agreed(self, load) -> None:
+        """Run `load` on every rank; if it failed on any, undo it on all and raise there too."""
+        before = self.optimizer.state_dict()
+        try:
+            load()
+            error = None
+        except (TypeError, ValueError, KeyError) as e:
+            error = e
+        failures = [(r, message) for r, message in enumerate(self.comm.allgather(
+            None if error is None else (type(error).__name__, str(error)))) if message is not None]
+        if not failures:
+            return
+        if error is None:
+            self.optimizer.load_state_dict(before)
+        else:
+            raise error
+        r, (kind, message) = failures[0]
+        raise (TypeError if kind == "TypeError" else ValueError)(f"state_dict: rank {r} refused it: {message}")
+
+    def _load_whole(self, state_dict: dict) -> None:
         if self.per_tensor:
             try:
                 entries = [state_dict["state"][k] for k in self.tensors]
@@ -343,11 +397,12 @@ class ShardedOptimizer:
         """The global batch's mean loss and correct predictions (None if not counted)
         from this rank's share's (mean loss over `rows` rows): summed in rank order, the
         same on every rank. Collective."""
-        parts = self.comm.allgather((loss * rows, hits, rows))
+        parts = self.comm.allgather((loss * rows if rows else 0.0, hits, rows))
         total, count = 0.0, 0
         for weighted, _, n in parts:
             total, count = total + weighted, count + n
-        correct = None if any(h is None for _, h, _ in parts) else sum(h for _, h, _ in parts)
+        counted = [h for h, n in ((h, n) for _, h, n in parts) if n]  # a rank with no rows counts nothing
+        correct = None if any(h is None for h in counted) else sum(counted)
         return (total / count if count else 0.0), correct
 
 

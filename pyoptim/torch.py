@@ -353,7 +353,7 @@ class _Engine:
             opt._engine = _Engine(opt)
             opt._engine.step()
             return None
-        scale = policy.grad_scale((plan.gradient_squares(),)) if policy.needs_norm else 1.0
+        scale = policy.grad_scale((plan.gradient_squares(),)) if policy.needs_norm else policy.weight
         if scale is None:
             return None
         for index, (gi, step, fresh) in enumerate(plan.partitions()):
@@ -715,7 +715,7 @@ class _ArraySteps:
                       self.state[p][n].numpy() if n in self.state[p] else None for n in names)
                       for p, g in items] for key, items in work.items()}
         policy = self._policy
-        scale: float | None = 1.0
+        scale: float | None = policy.weight
         if policy.needs_norm:
             scale = policy.grad_scale(_core.StepPlan(cls.rule, tensors).gradient_squares()
                                       for tensors in arrays.values())

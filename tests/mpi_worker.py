@@ -81,16 +81,19 @@ def sharded_checkpoints(out: Path) -> None:
         # One rank's file damaged: every rank refuses, nothing changes.
         comm.Barrier()
         if comm.rank == 1:
-            shard = directory / "Adam" / "rank-1-of-2.npz"
+            shard, = (directory / "Adam").glob("rank-1-of-2.*.npz")
             shard.write_bytes(shard.read_bytes()[:-10] + b"0123456789")
         comm.Barrier()
         model = cases.model()
         opt = distributed.ShardedOptimizer(pyoptim.Adam, model, comm, lr=0.01)
-        before = model.get_weights().copy()
+        before = model.get_weights().copy(), opt.shard_state_dict()
         try:
             train.load_sharded_checkpoint(directory / "Adam", model=model, optimizer=opt)
         except train.CheckpointError as error:
-            results["damaged"] = (str(error), np.array_equal(model.get_weights(), before))
+            after = opt.shard_state_dict()["optimizer"]["state"][0]
+            unchanged = np.array_equal(model.get_weights(), before[0]) and all(
+                np.array_equal(v, before[1]["optimizer"]["state"][0][k]) for k, v in after.items())
+            results["damaged"] = (str(error), unchanged)
     else:
         model = cases.model()
         opt = distributed.ShardedOptimizer(pyoptim.Adam, model, comm, lr=0.01)
@@ -102,8 +105,58 @@ def sharded_checkpoints(out: Path) -> None:
         (out / f"sharded-{comm.size}.pkl").write_bytes(pickle.dumps(results))
 
 
+def refusals(out: Path) -> None:
+    """What every rank must refuse (or get through) together, none left waiting: the
+    outcome on this rank of each case, saved by every rank."""
+    comm = MPI.COMM_WORLD
+    outcomes = {}
+
+    def attempt(case, f):
+        try:
+            outcomes[case] = ("ok", f())
+        except (TypeError, ValueError) as error:
+            outcomes[case] = ("TypeError" if isinstance(error, TypeError) else "ValueError", str(error))
+
+    def fit_short_last_batch():  # 97 rows in batches of 16: the last one has 1 row, one rank none
+        data, validation = cases.fit_data()
+        data = train.Split(np.concatenate([data.x, data.x[:1]]), np.concatenate([data.y, data.y[:1]]))
+        net = cases.model()
+        history = train.fit(net, distributed.ShardedOptimizer(pyoptim.Adam, net, comm, lr=0.01), data, epochs=2,
+                            batch_size=16, seed=5)
+        return net.get_weights(), history.train_loss
+
+    attempt("short last batch", fit_short_last_batch)
+    model = cases.model()
+    opt = distributed.ShardedOptimizer(pyoptim.Adam, model, comm, lr=0.01)
+    x, y = cases.batches()[0]
+    xs, ys, share = distributed.local_batch(x, y, comm)
+    model.loss_and_grad(xs, ys)
+    weights = model.get_weights().copy()
+    attempt("a bad share on one rank", lambda: opt.step(-1.0 if comm.rank == 1 else share))
+    attempt("shares that do not add up", lambda: opt.step(0.25))
+    outcomes["weights unchanged"] = np.array_equal(model.get_weights(), weights)
+    attempt("Muon over a model with biases",
+            lambda: distributed.ShardedOptimizer(pyoptim.Muon, cases.model(), comm) and None)
+    attempt("more ranks than tensors", lambda: distributed.ShardedOptimizer(
+        pyoptim.LAMB, pyoptim.FlatParameters({"w": (5, 3)}, dtype=np.float64), comm) and None)
+    lamb_model = cases.model()
+    lamb = distributed.ShardedOptimizer(pyoptim.LAMB, lamb_model, comm, lr=0.01)
+    whole = lamb.state_dict()
+    bad = {**whole, "state": {**whole["state"], 3: {**whole["state"][3], "exp_avg": np.zeros(7)}}}
+    before = lamb.shard_state_dict()
+    attempt("a bad entry in a per-tensor state_dict", lambda: lamb.load_state_dict(bad))
+    after = lamb.shard_state_dict()
+    outcomes["per-tensor state unchanged"] = all(
+        np.array_equal(v, before["optimizer"]["state"][i][k]) if isinstance(v, np.ndarray) else v == before[
+            "optimizer"]["state"][i][k] for i, entry in after["optimizer"]["state"].items() for k, v in entry.items())
+    (out / f"refusals-{comm.rank}.pkl").write_bytes(pickle.dumps(outcomes))
+
+
 def main() -> None:
     out = Path(sys.argv[2])
+    if sys.argv[1] == "refusals":
+        refusals(out)
+        return
     if sys.argv[1] == "sharded":
         sharded_checkpoints(out)
         return

@@ -113,9 +113,12 @@ def test_a_closure_driven_rule_is_refused():
 
 def test_tensor_slices_hold_whole_tensors():
     starts = [0, 100, 140, 900, 1000]
-    assert distributed.tensor_slices(starts, 1200, 2) == [(0, 900), (900, 1200)]
-    assert distributed.tensor_slices(starts, 1200, 3) == [(0, 900), (900, 1000), (1000, 1200)]
-    assert distributed.tensor_slices([0], 50, 2) == [(0, 50), (50, 50)]  # the second rank gets none
+    assert distributed.tensor_slices(starts, 1200, 2) == [(0, 900), (900, 1200)]  # the start nearest 600
+    assert distributed.tensor_slices(starts, 1200, 3) == [(0, 140), (140, 900), (900, 1200)]  # nearest 400, 800
+    # A large last tensor: every rank still gets one.
+    assert distributed.tensor_slices([0, 16, 32], 1032, 2) == [(0, 32), (32, 1032)]
+    assert distributed.tensor_slices([0, 16, 32], 1032, 3) == [(0, 16), (16, 32), (32, 1032)]
+    assert distributed.tensor_slices([0], 50, 2) == [(0, 50), (50, 50)]  # fewer tensors than ranks: none
 
 
 @pytest.fixture(scope="module")
@@ -209,13 +212,38 @@ def test_a_sharded_checkpoint_resumes_bit_for_bit_on_the_same_ranks_only(tmp_pat
         assert np.array_equal(resumed, uninterrupted), name
         assert loop == {"step": 3}
     files = sorted(p.name for p in (tmp_path / "sharded" / "Adam").iterdir())
-    assert files == ["checkpoint.npz", "rank-0-of-2.npz", "rank-1-of-2.npz"]
+    assert len(files) == 3 and files[0] == "checkpoint.npz"
+    assert files[1].startswith("rank-0-of-2.") and files[2].startswith("rank-1-of-2.")
     # No file holds the whole state: each rank's holds its slice (whole layers, for LAMB).
     whole = 2 * cases.model().flat.params.nbytes
     for name, rank, share in (("Adam", 0, 0.5), ("LAMB", 0, 0.75), ("LAMB", 1, 0.75)):  # (Adam's rank 1: damaged below)
-        with np.load(tmp_path / "sharded" / name / f"rank-{rank}-of-2.npz") as shard:
+        path, = (tmp_path / "sharded" / name).glob(f"rank-{rank}-of-2.*.npz")
+        with np.load(path) as shard:
             assert sum(shard[k].nbytes for k in shard.files if k.startswith("optimizer/")) <= whole * share + 128
     message, unchanged = results["damaged"]  # rank 0's view: its own file was fine
-    assert "another rank cannot restore it" in message and "rank-1-of-2.npz" in message and unchanged
+    assert "another rank cannot go on (rank 1:" in message and "rank-1-of-2." in message and unchanged
     refused = pickle.loads((tmp_path / "sharded-3.pkl").read_bytes())["refused"]
     assert "written by 2 ranks" in refused and "read by 3" in refused
+
+
+def test_what_one_rank_cannot_do_every_rank_refuses_together(tmp_path):
+    launch(RANKS, "refusals", tmp_path)  # a rank left waiting in a collective would time the launch out
+    outcomes = [pickle.loads((tmp_path / f"refusals-{r}.pkl").read_bytes()) for r in range(RANKS)]
+    for case in ("a bad share on one rank", "shares that do not add up", "Muon over a model with biases",
+                 "more ranks than tensors", "a bad entry in a per-tensor state_dict"):
+        kinds = {o[case][0] for o in outcomes}
+        assert kinds <= {"ValueError", "TypeError"} and "ok" not in kinds, (case, [o[case] for o in outcomes])
+    assert "rank 1 gave -1.0" in outcomes[0]["a bad share on one rank"][1]
+    assert "must add up to 1" in outcomes[0]["shares that do not add up"][1]
+    assert "Muon cannot step every tensor" in outcomes[0]["Muon over a model with biases"][1]
+    assert "2 ranks for a model of 1 tensors" in outcomes[0]["more ranks than tensors"][1]
+    assert all(o["weights unchanged"] and o["per-tensor state unchanged"] for o in outcomes)
+    # The short last batch (1 row for 2 ranks) trains on, as one process does.
+    (weights, losses), (weights_1, losses_1) = (o["short last batch"][1] for o in outcomes)
+    assert np.array_equal(weights, weights_1)
+    data, _ = cases.fit_data()
+    data = train.Split(np.concatenate([data.x, data.x[:1]]), np.concatenate([data.y, data.y[:1]]))
+    net = cases.model()
+    history = train.fit(net, pyoptim.Adam(net.parameters(), lr=0.01), data, epochs=2, batch_size=16, seed=5)
+    assert relative_error(weights, net.get_weights()) <= 1e-10
+    np.testing.assert_allclose(losses, history.train_loss, rtol=1e-10)

@@ -370,7 +370,7 @@ class Optimizer:
                 self.check_hyper(group)
         for run in self._runs:
             run.plan.check()
-        scale: float | None = 1.0
+        scale: float | None = self._policy.weight
         if self._policy.needs_norm:
             scale = self._policy.grad_scale(run.plan.gradient_squares() for run in self._runs)
         return changed, scale

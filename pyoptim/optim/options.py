@@ -70,6 +70,9 @@ class GradientPolicy:
         # For an optimizer over one process's share of the parameters (pyoptim.distributed):
         # (sum of squares, all finite?) of its share -> the same over every process's.
         self.across: Callable[[float, bool], tuple] | None = None
+        # Every gradient element is first multiplied by this (pyoptim.distributed: 1/N, so
+        # that N processes' summed gradients become their mean), inside the update pass.
+        self.weight = 1.0
         # Derived, kept as attributes for the steps' fast paths:
         self.needs_norm = False  # a step first reduces the gradients' norm
         self.clips = False  # a step scales or clamps gradient elements
@@ -82,8 +85,16 @@ class GradientPolicy:
         clip = math.inf if clip_value is None else _checks.real("clip_value", clip_value, min=0.0, min_open=True)
         skip = _checks.flag("skip_nonfinite", skip_nonfinite)
         self.max_norm, self.clip_value, self.skip_nonfinite = max_norm, clip, skip
-        self.needs_norm = max_norm is not None or skip
-        self.clips = max_norm is not None or clip != math.inf
+        self._derive()
+
+    def set_weight(self, weight: float) -> None:
+        """See ``weight``."""
+        self.weight = float(weight)
+        self._derive()
+
+    def _derive(self) -> None:
+        self.needs_norm = self.max_norm is not None or self.skip_nonfinite
+        self.clips = self.max_norm is not None or self.clip_value != math.inf or self.weight != 1.0
         self.active = self.needs_norm or self.clips
 
     def grad_scale(self, squares: Iterable[tuple]) -> float | None:
@@ -94,12 +105,13 @@ class GradientPolicy:
             total, finite = total + s, finite and f
         if self.across is not None:
             total, finite = self.across(total, finite)
-        self.last_grad_norm = math.sqrt(total) if finite else math.nan
+        w = self.weight
+        self.last_grad_norm = abs(w) * math.sqrt(total) if finite else math.nan  # of the weighted gradient
         if not finite:
             if self.skip_nonfinite:
                 self.skipped_steps += 1
                 return None
-            return 1.0
+            return w
         if self.max_norm is not None:
-            return min(1.0, self.max_norm / (self.last_grad_norm + 1e-6))
-        return 1.0
+            return w * min(1.0, self.max_norm / (self.last_grad_norm + 1e-6))
+        return w

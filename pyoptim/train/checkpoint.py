@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import secrets
 import struct
 import tokenize
 import zipfile
@@ -66,13 +67,8 @@ def save_checkpoint(path, *, model: Sequential, optimizer: Optimizer | ShardedOp
     is collective: every rank takes it, one writes).
     """
     state = optimizer.state_dict() if optimizer_state is None else optimizer_state
-    arrays = {"model/weights": model.get_weights()}
-    scalars = {}
-    for index, entry in state["state"].items():
-        scalars[str(index)] = {k: v for k, v in entry.items() if not isinstance(v, np.ndarray)}
-        for name, value in entry.items():
-            if isinstance(value, np.ndarray):
-                arrays[f"optimizer/{index}/{name}"] = value
+    scalars, state_arrays = _split_state(state)
+    arrays = {"model/weights": model.get_weights(), **state_arrays}
     if best_weights is not None:
         arrays["training/best_weights"] = best_weights
     meta = {
@@ -138,15 +134,10 @@ def _restoration(path: Path, meta: dict, arrays: dict, model, optimizer, schedul
     if not isinstance(opt_meta, dict) or opt_meta.get("class") != _class_name(optimizer):
         saved = opt_meta.get("class") if isinstance(opt_meta, dict) else opt_meta
         raise CheckpointError(path, f"it was saved for {saved}, not {_class_name(optimizer)}")
-    state = {int(i): dict(entry) for i, entry in opt_meta["state"].items()}
-    for key, value in arrays.items():
-        if key.startswith("optimizer/"):
-            parts = key.split("/")
-            if len(parts) != 3 or not parts[1].isdigit() or not parts[2]:
-                raise CheckpointError(path, f"malformed array name {key!r}")
-            state.setdefault(int(parts[1]), {})[parts[2]] = value
-        elif key not in ("model/weights", "training/best_weights"):
+    for key in arrays:
+        if not key.startswith("optimizer/") and key not in ("model/weights", "training/best_weights"):
             raise CheckpointError(path, f"unexpected array {key!r}")
+    state = _join_state(path, opt_meta["state"], arrays)
     sched_meta = meta["scheduler"]
     if (sched_meta is None) != (scheduler is None) or (
             scheduler is not None and sched_meta["class"] != type(scheduler).__name__):
@@ -169,7 +160,7 @@ def _describe(array: np.ndarray) -> dict:
     return {"dtype": data.dtype.str, "shape": list(data.shape), "sha256": hashlib.sha256(data.tobytes()).hexdigest()}
 
 
-def _read(path: Path) -> tuple:
+def _read(path: Path, parts: tuple = ("model", "optimizer", "scheduler", "training")) -> tuple:
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no checkpoint there")
     try:
@@ -180,7 +171,7 @@ def _read(path: Path) -> tuple:
         meta = json.loads(text)
         if not isinstance(meta, dict):
             raise ValueError("meta is not a JSON object")
-        for key in ("model", "optimizer", "scheduler", "training"):
+        for key in parts:
             meta[key]  # noqa: B018 (presence check)
     except (OSError, EOFError, ValueError, KeyError, TypeError, zipfile.BadZipFile, NotImplementedError,
             RuntimeError, zlib.error, struct.error, UnicodeDecodeError, IndexError, OverflowError,
@@ -204,126 +195,153 @@ def _verify(path: Path, text: str, digest, meta: dict, arrays: dict) -> None:
             raise CheckpointError(path, f"integrity check failed: {name!r} does not match its digest")
 
 
-def _shard_name(rank: int, ranks: int) -> str:
-    return f"rank-{rank}-of-{ranks}.npz"
+def _split_state(state: dict) -> tuple:
+    """An optimizer state_dict's entries as (JSON-able scalars by index, arrays by archive name)."""
+    scalars, arrays = {}, {}
+    for index, entry in state["state"].items():
+        scalars[str(index)] = {k: v for k, v in entry.items() if not isinstance(v, np.ndarray)}
+        arrays.update({f"optimizer/{index}/{k}": v for k, v in entry.items() if isinstance(v, np.ndarray)})
+    return scalars, arrays
+
+
+def _join_state(path: Path, scalars: dict, arrays: dict) -> dict:
+    """The entries _split_state took apart, by param index."""
+    state: dict = {int(i): dict(s) for i, s in scalars.items()}
+    for key, value in arrays.items():
+        if key.startswith("optimizer/"):
+            parts = key.split("/")
+            if len(parts) != 3 or not parts[1].isdigit() or not parts[2]:
+                raise CheckpointError(path, f"malformed array name {key!r}")
+            state.setdefault(int(parts[1]), {})[parts[2]] = value
+    return state
+
+
+def _agree(optimizer: ShardedOptimizer, error: BaseException | None, what: Path) -> None:
+    """Every rank learns whether a step of a sharded checkpoint went well on all: this
+    rank's error is raised here, another rank's as a CheckpointError naming it."""
+    failures = [(r, m) for r, m in enumerate(optimizer.comm.allgather(None if error is None else str(error)))
+                if m is not None]
+    if error is not None:
+        raise error
+    if failures:
+        r, message = failures[0]
+        raise CheckpointError(what, f"another rank cannot go on (rank {r}: {message})")
 
 
 def save_sharded_checkpoint(directory, *, model: Sequential, optimizer: ShardedOptimizer, scheduler=None,
                             training: dict | None = None) -> None:
     """Write a data-parallel run's state to `directory` with no rank holding more than
-    its own: every rank its slice's optimizer state (``rank-R-of-N.npz``, the format
-    above with this rank's arrays), then rank 0 ``checkpoint.npz`` (the model, the
-    schedule, the loop's state and the list of the N files with their digests), last,
-    so that a directory whose ``checkpoint.npz`` lists N present files is complete;
-    each file is written atomically. It resumes bit for bit on N ranks
-    (load_sharded_checkpoint); the one file of ``save_checkpoint(path,
-    optimizer=sharded)`` (fit's) loads on any number of ranks and in one process.
-    Collective."""
+    its own: every rank its slice's optimizer state (``rank-R-of-N.<id>.npz``, the
+    format above with this rank's arrays; a new id each time), then rank 0
+    ``checkpoint.npz`` (the model, the schedule, the loop's state and the N files
+    with their digests), last, each atomically; then each rank removes its files of
+    earlier checkpoints. Until the new manifest is in place the previous checkpoint is
+    whole. It resumes bit for bit on N ranks (load_sharded_checkpoint); the one file of
+    ``fit(checkpoint=...)`` loads on any number of ranks and in one process.
+    Collective; an error on any rank is raised on all."""
     directory = Path(directory)
-    shard = optimizer.shard_state_dict()
-    state = shard["optimizer"]
-    arrays, scalars = {}, {}
-    for index, entry in state["state"].items():
-        scalars[str(index)] = {k: v for k, v in entry.items() if not isinstance(v, np.ndarray)}
-        arrays.update({f"optimizer/{index}/{k}": v for k, v in entry.items() if isinstance(v, np.ndarray)})
-    name = _shard_name(optimizer.rank, optimizer.ranks)
-    _write(directory / name, {"format": FORMAT + "-shard", "version": VERSION, "rank": optimizer.rank,
-                              "ranks": optimizer.ranks, "slice": list(shard["slice"]),
-                              "optimizer": {"class": _class_name(optimizer),
-                                            "param_groups": _encode(state["param_groups"]), "state": scalars,
-                                            "skipped_steps": state["skipped_steps"]}}, arrays)
-    digests = optimizer.comm.gather(hashlib.sha256((directory / name).read_bytes()).hexdigest(), root=0)
+    token = optimizer.comm.bcast(secrets.token_hex(6) if optimizer.rank == 0 else None, root=0)
+    prefix = f"rank-{optimizer.rank}-of-{optimizer.ranks}."
+    name = f"{prefix}{token}.npz"
+    digest, error = None, None
+    try:
+        shard = optimizer.shard_state_dict()
+        state = shard["optimizer"]
+        scalars, arrays = _split_state(state)
+        _write(directory / name, {"format": FORMAT + "-shard", "version": VERSION, "rank": optimizer.rank,
+                                  "ranks": optimizer.ranks, "slice": list(shard["slice"]),
+                                  "optimizer": {"class": _class_name(optimizer),
+                                                "param_groups": _encode(state["param_groups"]), "state": scalars,
+                                                "skipped_steps": state["skipped_steps"]}}, arrays)
+        digest = hashlib.sha256((directory / name).read_bytes()).hexdigest()
+    except OSError as e:
+        error = e
+    _agree(optimizer, error, directory / name)
+    files = optimizer.comm.gather((name, digest), root=0)
+    error = None
     if optimizer.rank == 0:
-        manifest = {"format": FORMAT, "version": VERSION, "model": model.config(),
-                    "optimizer": {"class": _class_name(optimizer), "sharded": {
-                        "ranks": optimizer.ranks, "slices": [list(s) for s in optimizer.slices],
-                        "files": {_shard_name(r, optimizer.ranks): digests[r] for r in range(optimizer.ranks)}}},
-                    "scheduler": None if scheduler is None else {"class": type(scheduler).__name__,
-                                                                 "state": _encode(scheduler.state_dict())},
-                    "training": _encode(training or {})}
-        _write(directory / "checkpoint.npz", manifest, {"model/weights": model.get_weights()})
-    optimizer.comm.Barrier()
+        try:
+            manifest = {"format": FORMAT, "version": VERSION, "model": model.config(),
+                        "optimizer": {"class": _class_name(optimizer), "sharded": {
+                            "ranks": optimizer.ranks, "slices": [list(sl) for sl in optimizer.slices],
+                            "files": [list(f) for f in files]}},
+                        "scheduler": None if scheduler is None else {"class": type(scheduler).__name__,
+                                                                     "state": _encode(scheduler.state_dict())},
+                        "training": _encode(training or {})}
+            _write(directory / "checkpoint.npz", manifest, {"model/weights": model.get_weights()})
+        except OSError as e:
+            error = e
+    _agree(optimizer, error, directory / "checkpoint.npz")
+    for old in directory.glob(f"{prefix}*.npz"):  # earlier checkpoints' files of this rank
+        if old.name != name:
+            old.unlink(missing_ok=True)
 
 
 def load_sharded_checkpoint(directory, *, model: Sequential, optimizer: ShardedOptimizer, scheduler=None) -> dict:
     """Restore what save_sharded_checkpoint wrote, on the same number of ranks; returns
     the loop's state. Checks everything first (the manifest, this rank's file and its
     digest, the slices); a CheckpointError names the file and the problem. Every rank
-    calls it; all fail alike on a bad manifest."""
+    calls it; all restore or none does (each raises, nothing changed)."""
+    directory = Path(directory)
     try:
-        plan, problem = _sharded_restoration(Path(directory), model, optimizer), None
-    except (CheckpointError, FileNotFoundError) as error:
-        plan, problem = None, error
-    # Every rank learns whether all can restore: none goes on alone.
-    problems = optimizer.comm.allgather(None if problem is None else str(problem))
-    failed = next((p for p in problems if p is not None), None)
-    if failed is not None:
-        if isinstance(problem, CheckpointError):
-            raise problem
-        raise CheckpointError(Path(directory), f"another rank cannot restore it: {failed}")
+        plan, error = _sharded_restoration(directory, model, optimizer, scheduler), None
+    except (CheckpointError, OSError, TypeError, ValueError, KeyError, IndexError) as e:
+        plan = None
+        error = e if isinstance(e, CheckpointError) else CheckpointError(directory, f"{type(e).__name__}: {e}")
+    _agree(optimizer, error, directory)
     assert plan is not None
-    shard_path, meta, arrays, optimizer_state = plan
-    before = (optimizer.shard_state_dict(), model.get_weights().copy(),
-              None if scheduler is None else scheduler.state_dict())
+    meta, weights, optimizer_state = plan
+    before = (model.get_weights().copy(), None if scheduler is None else scheduler.state_dict())
+    optimizer.load_shard_state_dict({"rank": optimizer.rank, "ranks": optimizer.ranks,  # all or none
+                                     "slice": (optimizer.start, optimizer.stop), "optimizer": optimizer_state})
+    error = None
     try:
-        optimizer.load_shard_state_dict({"rank": optimizer.rank, "ranks": optimizer.ranks,
-                                         "slice": (optimizer.start, optimizer.stop), "optimizer": optimizer_state})
-        model.set_weights(arrays["model/weights"])
+        model.set_weights(weights)
         if scheduler is not None:
             scheduler.load_state_dict(_decode(meta["scheduler"]["state"]))
     except (TypeError, ValueError, KeyError) as e:
-        optimizer.load_shard_state_dict(before[0])
-        model.set_weights(before[1])
+        model.set_weights(before[0])
         if scheduler is not None:
-            scheduler.load_state_dict(before[2])
-        raise CheckpointError(shard_path, f"cannot be restored ({type(e).__name__}: {e})") from None
+            scheduler.load_state_dict(before[1])
+        error = CheckpointError(directory, f"cannot be restored ({type(e).__name__}: {e})")
+    _agree(optimizer, error, directory)
     return _decode(meta["training"])
 
 
-def _sharded_restoration(directory: Path, model, optimizer) -> tuple:
-    """What load_sharded_checkpoint applies on this rank: (its file, the manifest's meta and
-    arrays, the optimizer's shard state), everything checked."""
+def _sharded_restoration(directory: Path, model, optimizer, scheduler) -> tuple:
+    """What load_sharded_checkpoint applies on this rank: (the manifest's meta, the
+    weights, the optimizer's shard state), everything checked."""
     manifest_path = directory / "checkpoint.npz"
     meta, arrays = _read(manifest_path)
     sharded = meta["optimizer"].get("sharded") if isinstance(meta["optimizer"], dict) else None
     if not isinstance(sharded, dict):
         raise CheckpointError(manifest_path, "not a sharded checkpoint (load it with load_checkpoint)")
-    if sharded["ranks"] != optimizer.ranks or [tuple(s) for s in sharded["slices"]] != list(optimizer.slices):
+    if sharded["ranks"] != optimizer.ranks or [tuple(sl) for sl in sharded["slices"]] != list(optimizer.slices):
         raise CheckpointError(manifest_path, f"written by {sharded['ranks']} ranks with slices {sharded['slices']}, "
-                                             f"read by {optimizer.ranks} with {[list(s) for s in optimizer.slices]}: "
+                                             f"read by {optimizer.ranks} with {[list(sl) for sl in optimizer.slices]}: "
                                              "a sharded checkpoint resumes on the same ranks only")
     if meta["optimizer"]["class"] != _class_name(optimizer):
         raise CheckpointError(manifest_path, f"it was saved for {meta['optimizer']['class']}, "
                                              f"not {_class_name(optimizer)}")
     if meta["model"] != model.config() or "model/weights" not in arrays:
         raise CheckpointError(manifest_path, "it was saved for another model")
-    name = _shard_name(optimizer.rank, optimizer.ranks)
+    saved = meta["scheduler"]
+    if (saved is None) != (scheduler is None) or (scheduler is not None and saved["class"] != type(scheduler).__name__):
+        raise CheckpointError(manifest_path, f"its schedule ({'none' if saved is None else saved['class']}) does not "
+                              f"match {type(scheduler).__name__ if scheduler is not None else 'none'}")
+    name, digest = sharded["files"][optimizer.rank]
     shard_path = directory / name
-    if not shard_path.is_file() or hashlib.sha256(shard_path.read_bytes()).hexdigest() != sharded["files"].get(name):
+    if not shard_path.is_file() or hashlib.sha256(shard_path.read_bytes()).hexdigest() != digest:
         raise CheckpointError(shard_path, "missing, or not the file the manifest lists")
-    shard_meta, shard_arrays = _read_shard(shard_path)
-    state: dict = {int(i): dict(s) for i, s in shard_meta["optimizer"]["state"].items()}
-    for key, value in shard_arrays.items():
-        _, index, array_name = key.split("/")
-        state.setdefault(int(index), {})[array_name] = value
-    optimizer_state = {"state": state, "param_groups": _decode(shard_meta["optimizer"]["param_groups"]),
+    shard_meta, shard_arrays = _read(shard_path, parts=("optimizer",))
+    if (shard_meta.get("format"), shard_meta.get("rank"), shard_meta.get("ranks")) != \
+            (FORMAT + "-shard", optimizer.rank, optimizer.ranks):
+        raise CheckpointError(shard_path, f"not rank {optimizer.rank} of {optimizer.ranks}'s file of a "
+                                          "sharded checkpoint")
+    optimizer_state = {"state": _join_state(shard_path, shard_meta["optimizer"]["state"], shard_arrays),
+                       "param_groups": _decode(shard_meta["optimizer"]["param_groups"]),
                        "skipped_steps": shard_meta["optimizer"]["skipped_steps"]}
-    if (shard_meta.get("rank"), shard_meta.get("ranks")) != (optimizer.rank, optimizer.ranks):
-        raise CheckpointError(shard_path, f"holds rank {shard_meta.get('rank')} of {shard_meta.get('ranks')}")
-    return shard_path, meta, arrays, optimizer_state
-
-
-def _read_shard(path: Path) -> tuple:
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            arrays = {name: archive[name] for name in archive.files}
-        text = str(arrays.pop("meta"))
-        digest = arrays.pop("digest", None)
-        meta = json.loads(text)
-    except (OSError, EOFError, ValueError, KeyError, zipfile.BadZipFile) as e:
-        raise CheckpointError(path, f"unreadable or truncated ({type(e).__name__}: {e})") from None
-    _verify(path, text, digest, meta, arrays)
-    return meta, arrays
+    return meta, arrays["model/weights"], optimizer_state
 
 
 # JSON keeps lists and string keys only; tag the rest so that it comes back as it was.

@@ -77,7 +77,11 @@ def fit(model: Sequential, optimizer: Optimizer | ShardedOptimizer, train: Split
     if resume:
         if checkpoint is None:
             raise ValueError("resume: needs a checkpoint path")
-        if Path(checkpoint).exists():
+        exists = Path(checkpoint).exists()
+        if distributed is not None and len(set(distributed.comm.allgather(exists))) > 1:
+            raise ValueError(f"checkpoint: {checkpoint} exists for some ranks only: put it where every rank "
+                             "reads the same file (rank 0 writes it)")
+        if exists:
             state = load_checkpoint(checkpoint, model=model, optimizer=optimizer, scheduler=scheduler)
             batches.rng.bit_generator.state = state["rng"]
             history = History(**state["history"])
@@ -98,7 +102,11 @@ def fit(model: Sequential, optimizer: Optimizer | ShardedOptimizer, train: Split
         for done, (xb, yb) in enumerate(batches.epoch(), 1):
             if distributed is not None:  # this rank's share; the loss and hits of the whole batch, agreed by all
                 xs, ys, share = local_batch(xb, yb, distributed.comm)
-                loss, hits = model.loss_and_grad(xs, ys, check_targets=False)
+                if len(xs):
+                    loss, hits = model.loss_and_grad(xs, ys, check_targets=False)
+                else:  # a last batch with fewer rows than ranks: this rank adds nothing
+                    model.flat.zero_grad()
+                    loss, hits = 0.0, None
                 loss, hits = distributed.batch_totals(loss, hits, len(xs))
             else:
                 loss, hits = model.loss_and_grad(xb, yb, check_targets=False)  # all checked above
@@ -159,15 +167,13 @@ def fit(model: Sequential, optimizer: Optimizer | ShardedOptimizer, train: Split
         if stop:
             history.stopped_early = epoch < epochs
         if checkpoint is not None:
-            optimizer_state = optimizer.state_dict()  # collective when sharded
-            if distributed is None or distributed.rank == 0:
+            training = {"epoch": epoch, "rng": batches.rng.bit_generator.state, "history": asdict(history),
+                        "stopped_early": stop, "epochs_without_improvement": epochs_without_improvement}
+            if distributed is None:
                 save_checkpoint(checkpoint, model=model, optimizer=optimizer, scheduler=scheduler,
-                                best_weights=best_weights, optimizer_state=optimizer_state,
-                                training={"epoch": epoch, "rng": batches.rng.bit_generator.state,
-                                          "history": asdict(history), "stopped_early": stop,
-                                          "epochs_without_improvement": epochs_without_improvement})
-            if distributed is not None:
-                distributed.comm.Barrier()  # the file is complete before any rank goes on (or resumes from it)
+                                best_weights=best_weights, training=training)
+            else:  # the whole state gathered on rank 0, which writes; every rank learns how that went
+                _save_on_rank_0(distributed, checkpoint, model, scheduler, best_weights, training)
         if stop:
             break
 
@@ -175,6 +181,24 @@ def fit(model: Sequential, optimizer: Optimizer | ShardedOptimizer, train: Split
         model.set_weights(best_weights)
         history.restored_best = True
     return history
+
+
+def _save_on_rank_0(distributed: ShardedOptimizer, checkpoint, model, scheduler, best_weights, training) -> None:
+    """fit's checkpoint of a data-parallel run: rank 0 writes the whole state; an error
+    there (a full disk) is raised on every rank, none left waiting."""
+    state = distributed.gathered_state_dict(root=0)
+    failure = None
+    if distributed.rank == 0:
+        try:
+            save_checkpoint(checkpoint, model=model, optimizer=distributed, scheduler=scheduler,
+                            best_weights=best_weights, training=training, optimizer_state=state)
+        except OSError as error:
+            failure = error
+    message = distributed.comm.bcast(None if failure is None else str(failure), root=0)
+    if failure is not None:
+        raise failure
+    if message is not None:
+        raise OSError(f"checkpoint: rank 0 could not write it: {message}")
 
 
 def _check_fit_args(model, optimizer, epochs, patience, scheduler) -> None:
