@@ -45,10 +45,6 @@ class Figure:
     batch_size: int
     schedule: str = "none"
     schedule_args: dict = field(default_factory=dict)
-    # Give the optimizer each layer's arrays (weight matrices, biases) as their own
-    # tensors, for the rules whose step is per tensor (LAMB's trust ratio, Adafactor's
-    # factored second moment of a matrix), instead of the model's one flat buffer.
-    per_tensor: bool = False
 
     def describe(self) -> str:
         hyper = ", ".join(f"{k}={v}" for k, v in self.hyper.items())
@@ -73,13 +69,13 @@ FIGURES = [
            "Adam", {"lr": 2e-3}, epochs=5, batch_size=32, schedule="cosine"),
     Figure("MLP 784-128-10 with LAMB (per-layer trust ratios), within 5 epochs", 97.0,
            lambda seed: nn.mlp(784, (128,), 10, seed=seed),
-           "LAMB", {"lr": train.TUNED_LR["lamb"]}, epochs=5, batch_size=128, per_tensor=True),
+           "LAMB", {"lr": train.TUNED_LR["lamb"]}, epochs=5, batch_size=128),
     Figure("MLP 784-128-10 with Schedule-Free AdamW (no schedule), within 5 epochs", 97.0,
            lambda seed: nn.mlp(784, (128,), 10, seed=seed),
            "AdamWScheduleFree", {"lr": train.TUNED_LR["adamwschedulefree"]}, epochs=5, batch_size=128),
     Figure("MLP 784-128-10 with Adafactor (factored weights), within 5 epochs", 97.0,
            lambda seed: nn.mlp(784, (128,), 10, seed=seed),
-           "Adafactor", {"lr": train.TUNED_LR["adafactor"]}, epochs=5, batch_size=128, per_tensor=True),
+           "Adafactor", {"lr": train.TUNED_LR["adafactor"]}, epochs=5, batch_size=128),
     Figure("MLP 784-128-10 with Muon (weights; AdamW for the biases), within 5 epochs", 97.5,
            lambda seed: nn.mlp(784, (128,), 10, seed=seed),
            "Muon", {"lr": train.TUNED_LR["muon"]}, epochs=5, batch_size=128),
@@ -88,10 +84,10 @@ FIGURES = [
 
 def run_figure(figure: Figure, data: train.Split, test: train.Split, seed: int) -> dict:
     model = figure.build(seed)
-    # A model hands the optimizer its flat buffer, or, for a rule that steps matrices only,
-    # its weights with train.MATRIX_COMPANION over the biases.
-    params = [(p, g) for _, p, g in model.flat.items()] if figure.per_tensor else model
-    optimizer = train.make_optimizer(figure.optimizer, params, **figure.hyper)
+    # Over the model, as compare does: its flat buffer for an element-wise rule, each layer's
+    # arrays for a per-tensor one (LAMB, Adafactor), the weights for Muon (train.MATRIX_COMPANION
+    # over the biases).
+    optimizer = train.make_optimizer(figure.optimizer, model, **figure.hyper)
     scheduler = train.make_scheduler(figure.schedule, optimizer, epochs=figure.epochs, **figure.schedule_args)
     history = train.fit(model, optimizer, data, epochs=figure.epochs, batch_size=figure.batch_size,
                         scheduler=scheduler, seed=seed)
