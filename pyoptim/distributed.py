@@ -335,6 +335,17 @@ class ShardedOptimizer:
         load it or none does (each raises the first rank's error; nothing changes)."""
         self._agreed(lambda: self._load_whole(state_dict))
 
+    def agree(self, error: BaseException | None, refusal) -> None:
+        """Every rank learns whether a step went well on all (collective): this rank's
+        `error` is raised here; else the first other rank's, as ``refusal(rank, kind,
+        message)`` (kind: the error's class name). None is left waiting in a collective."""
+        told = self.comm.allgather(None if error is None else (type(error).__name__, str(error)))
+        if error is not None:
+            raise error
+        failed = next(((r, *m) for r, m in enumerate(told) if m is not None), None)
+        if failed is not None:
+            raise refusal(*failed)
+
     def _agreed(self, load) -> None:
         """Run `load` on every rank; if it failed on any, undo it on all and raise there too."""
         before = self.optimizer.state_dict()
@@ -343,16 +354,13 @@ class ShardedOptimizer:
             error = None
         except (TypeError, ValueError, KeyError) as e:
             error = e
-        failures = [(r, message) for r, message in enumerate(self.comm.allgather(
-            None if error is None else (type(error).__name__, str(error)))) if message is not None]
-        if not failures:
-            return
-        if error is None:
-            self.optimizer.load_state_dict(before)
-        else:
-            raise error
-        r, (kind, message) = failures[0]
-        raise (TypeError if kind == "TypeError" else ValueError)(f"state_dict: rank {r} refused it: {message}")
+        try:
+            self.agree(error, lambda r, kind, message: (TypeError if kind == "TypeError" else ValueError)(
+                f"state_dict: rank {r} refused it: {message}"))
+        except (TypeError, ValueError):
+            if error is None:
+                self.optimizer.load_state_dict(before)
+            raise
 
     def _load_whole(self, state_dict: dict) -> None:
         if self.per_tensor:

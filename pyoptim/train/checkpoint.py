@@ -219,13 +219,8 @@ def _join_state(path: Path, scalars: dict, arrays: dict) -> dict:
 def _agree(optimizer: ShardedOptimizer, error: BaseException | None, what: Path) -> None:
     """Every rank learns whether a step of a sharded checkpoint went well on all: this
     rank's error is raised here, another rank's as a CheckpointError naming it."""
-    failures = [(r, m) for r, m in enumerate(optimizer.comm.allgather(None if error is None else str(error)))
-                if m is not None]
-    if error is not None:
-        raise error
-    if failures:
-        r, message = failures[0]
-        raise CheckpointError(what, f"another rank cannot go on (rank {r}: {message})")
+    optimizer.agree(error, lambda r, _, message: CheckpointError(what, f"another rank cannot go on (rank {r}: "
+                                                                      f"{message})"))
 
 
 def save_sharded_checkpoint(directory, *, model: Sequential, optimizer: ShardedOptimizer, scheduler=None,

@@ -194,11 +194,7 @@ def _save_on_rank_0(distributed: ShardedOptimizer, checkpoint, model, scheduler,
                             best_weights=best_weights, training=training, optimizer_state=state)
         except OSError as error:
             failure = error
-    message = distributed.comm.bcast(None if failure is None else str(failure), root=0)
-    if failure is not None:
-        raise failure
-    if message is not None:
-        raise OSError(f"checkpoint: rank 0 could not write it: {message}")
+    distributed.agree(failure, lambda r, _, message: OSError(f"checkpoint: rank {r} could not write it: {message}"))
 
 
 def _check_fit_args(model, optimizer, epochs, patience, scheduler) -> None:
